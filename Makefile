@@ -1,0 +1,43 @@
+# Cellar's front door. `make run` and `make test` set up everything they
+# need first (apt packages, a Vault binary), so they work on a fresh Debian.
+.DEFAULT_GOAL := help
+GO ?= go
+BIN := bin/cellar
+
+.PHONY: help deps build run test test-short bench generate check-generated lint clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+deps: ## install missing apt packages and build Vault (idempotent)
+	@./scripts/deps.sh
+
+build: ## build bin/cellar
+	$(GO) build -o $(BIN) ./cmd/server
+
+run: deps build ## start private PostgreSQL, MariaDB and Vault under .data/ and serve the API on 127.0.0.1:8080
+	./$(BIN) serve
+
+test: deps ## run every test against real servers the tests start themselves
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 30m ./...
+
+test-short: ## unit tests only (no servers)
+	$(GO) test -short -count=1 ./...
+
+bench: deps build ## API latency against raw DDL + Vault on the same servers, in one run
+	$(GO) run ./cmd/bench
+
+generate: ## regenerate sqlc code in internal/store
+	./scripts/sqlc.sh generate
+
+check-generated: generate ## fail if generated code differs from what is committed
+	@git diff --exit-code -- internal/store || (echo "internal/store is stale: run make generate and commit" >&2; exit 1)
+	@test -z "$$(git status --porcelain -- internal/store)" || (echo "untracked generated files in internal/store" >&2; exit 1)
+
+lint: ## go vet and gofmt
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+
+clean: ## remove build output (keeps .data)
+	rm -rf bin

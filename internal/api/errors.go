@@ -1,0 +1,84 @@
+package api
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/cellar/cellar/internal/cellar"
+)
+
+// problem is an RFC 9457 problem details body.
+type problem struct {
+	Type      string              `json:"type"`
+	Title     string              `json:"title"`
+	Status    int                 `json:"status"`
+	Detail    string              `json:"detail"`
+	Instance  string              `json:"instance,omitempty"`
+	RequestID string              `json:"request_id,omitempty"`
+	Errors    []cellar.FieldError `json:"errors,omitempty"`
+}
+
+// problemKind is how one error code looks over HTTP.
+type problemKind struct {
+	status int
+	slug   string
+	title  string
+}
+
+// kinds is the one place where error codes become HTTP statuses.
+var kinds = map[cellar.Code]problemKind{
+	cellar.CodeMalformed:     {http.StatusBadRequest, "malformed-request", "Malformed request"},
+	cellar.CodeUnauthorized:  {http.StatusUnauthorized, "unauthorized", "Unauthorized"},
+	cellar.CodeForbidden:     {http.StatusForbidden, "forbidden", "Forbidden"},
+	cellar.CodeNotFound:      {http.StatusNotFound, "not-found", "Not found"},
+	cellar.CodeConflict:      {http.StatusConflict, "conflict", "Conflict"},
+	cellar.CodeTooLarge:      {http.StatusRequestEntityTooLarge, "request-too-large", "Request body too large"},
+	cellar.CodeUnsupported:   {http.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported media type"},
+	cellar.CodeInvalid:       {http.StatusUnprocessableEntity, "validation-error", "Validation failed"},
+	cellar.CodeQuotaExceeded: {http.StatusForbidden, "quota-exceeded", "Quota exceeded"},
+	cellar.CodeUnavailable:   {http.StatusServiceUnavailable, "unavailable", "Service unavailable"},
+	cellar.CodeInternal:      {http.StatusInternalServerError, "internal-error", "Internal server error"},
+}
+
+// problemTypeBase prefixes problem type URIs. They are relative references
+// (RFC 9457 allows them), resolved against the API's own address.
+const problemTypeBase = "/problems/"
+
+// writeError answers with the problem for err. Errors without a code are
+// bugs or outages: they are logged in full and answered with a generic
+// message that carries the request id, never the cause.
+func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	var e *cellar.Error
+	if !errors.As(err, &e) {
+		log.ErrorContext(r.Context(), "request failed", "err", err)
+		e = &cellar.Error{Code: cellar.CodeInternal, Message: "an unexpected error occurred; quote the request id when reporting it"}
+	} else if e.Err != nil || e.Code == cellar.CodeInternal || e.Code == cellar.CodeUnavailable {
+		log.WarnContext(r.Context(), "request failed", "code", e.Code, "err", err)
+	}
+	writeProblem(w, r, e.Code, e.Message, e.Fields)
+}
+
+func writeProblem(w http.ResponseWriter, r *http.Request, code cellar.Code, detail string, fields []cellar.FieldError) {
+	k, ok := kinds[code]
+	if !ok {
+		k = kinds[cellar.CodeInternal]
+	}
+	if code == cellar.CodeUnauthorized {
+		w.Header().Set("WWW-Authenticate", `APIKey header="X-API-Key"`)
+	}
+	writeProblemBody(w, r, problem{Type: problemTypeBase + k.slug, Title: k.title, Status: k.status, Detail: detail, Errors: fields})
+}
+
+// writeProblemStatus answers with a problem that has no error code of its
+// own, such as 405 from the router.
+func writeProblemStatus(w http.ResponseWriter, r *http.Request, status int, slug, title, detail string) {
+	writeProblemBody(w, r, problem{Type: problemTypeBase + slug, Title: title, Status: status, Detail: detail})
+}
+
+func writeProblemBody(w http.ResponseWriter, r *http.Request, p problem) {
+	p.Instance = r.URL.Path
+	p.RequestID = requestIDFrom(r.Context())
+	w.Header().Set("Content-Type", "application/problem+json")
+	writeJSON(w, p.Status, p)
+}

@@ -1,0 +1,57 @@
+package api
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/cellar/cellar/internal/cellar"
+)
+
+// routes lists every endpoint.
+func (s *Server) routes() http.Handler {
+	mux := chi.NewRouter()
+	r := chi.Router(mux)
+	r.Use(s.withRequestID, s.recoverPanics, s.observe, s.limitRequests)
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, r, cellar.CodeNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path, nil)
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allowedMethods(mux, r.URL.Path))
+		writeProblemStatus(w, r, http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed",
+			r.Method+" is not supported on "+r.URL.Path)
+	})
+
+	r.Get("/healthz", s.healthz)
+	r.Get("/readyz", s.readyz)
+	r.Handle("/metrics", s.metricsHandler())
+	r.Get("/v1/openapi.json", s.openAPI)
+
+	r.Group(func(r chi.Router) {
+		r.Use(s.authenticate)
+
+		r.Post("/v1/databases", s.createDatabase)
+		r.Delete("/v1/databases", s.deleteDatabaseByBody)
+		r.Get("/v1/databases/engines", s.listEngines)
+		r.Get("/v1/databases/{db_type}", s.listDatabases)
+		r.Delete("/v1/databases/{db_type}/{db_name}", s.deleteDatabaseByPath)
+
+		r.Post("/v1/admin/keys", s.createKey)
+		r.Get("/v1/admin/keys", s.listKeys)
+		r.Delete("/v1/admin/keys/{key_id}", s.revokeKey)
+	})
+	return r
+}
+
+// allowedMethods lists the methods routed for path, for the Allow header of
+// a 405 answer.
+func allowedMethods(mux *chi.Mux, path string) string {
+	var allowed []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		if mux.Match(chi.NewRouteContext(), m, path) {
+			allowed = append(allowed, m)
+		}
+	}
+	return strings.Join(allowed, ", ")
+}

@@ -1,0 +1,285 @@
+// Package app wires Cellar together and runs its commands: serve, migrate,
+// keys and reconcile. main only calls Run, so tests can start the real
+// server in-process.
+package app
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/cellar/cellar/internal/cellar"
+	"github.com/cellar/cellar/internal/config"
+	"github.com/cellar/cellar/internal/failpoint"
+	"github.com/cellar/cellar/internal/harness"
+	"github.com/cellar/cellar/internal/secrets"
+	"github.com/cellar/cellar/internal/service"
+	"github.com/cellar/cellar/internal/store"
+)
+
+const usage = `Usage: cellar [command]
+
+Commands:
+  serve                 run the API (default)
+  migrate               apply metadata migrations and exit
+  keys create --customer ID [--permissions p1,p2] [--internal] [--name NAME]
+  keys list
+  keys revoke ID_OR_PREFIX
+  reconcile             finish interrupted operations, report drift, exit
+  config                list the environment variables Cellar reads
+`
+
+// Run runs the command named by args with the environment from getenv.
+func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	case "config":
+		return printConfig(stdout)
+	case "serve", "migrate", "keys", "reconcile":
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return fmt.Errorf("configuration:\n%w", err)
+	}
+	log := newLogger(cfg, stderr)
+
+	env, err := start(ctx, cfg, log, cmd == "serve")
+	if err != nil {
+		return err
+	}
+	defer env.close()
+
+	switch cmd {
+	case "migrate":
+		fmt.Fprintln(stdout, "metadata schema is up to date")
+		return nil
+	case "keys":
+		return runKeys(ctx, env.svc, args, stdout)
+	case "reconcile":
+		rep, err := env.svc.Reconcile(ctx)
+		fmt.Fprintf(stdout, "settled %d, skipped %d (in progress), failed %d\n", rep.Settled, rep.Skipped, rep.Failed)
+		for _, d := range rep.Drift {
+			fmt.Fprintln(stdout, "drift:", d)
+		}
+		return err
+	}
+	return serve(ctx, cfg, env, log, stdout)
+}
+
+// environment is everything a command needs, and how to let go of it.
+type environment struct {
+	store    *store.Store
+	svc      *service.Service
+	registry *prometheus.Registry
+	services *harness.Services // embedded mode only
+}
+
+func (e *environment) close() {
+	if e.svc != nil {
+		e.svc.Close()
+	}
+	if e.store != nil {
+		e.store.Close()
+	}
+	if e.services != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		e.services.Stop(ctx)
+	}
+}
+
+// start brings up the metadata store, Vault client and managed servers:
+// private ones in embedded mode, configured ones otherwise. It migrates the
+// schema and registers the servers.
+func start(ctx context.Context, cfg config.Config, log *slog.Logger, serving bool) (_ *environment, err error) {
+	env := &environment{registry: prometheus.NewRegistry()}
+	defer func() {
+		if err != nil {
+			env.close()
+		}
+	}()
+	if cfg.Embedded {
+		if err := startEmbedded(ctx, &cfg, env, log); err != nil {
+			return nil, err
+		}
+	}
+
+	env.store, err = store.Open(ctx, cfg.MetadataDSN, 40)
+	if err != nil {
+		return nil, err
+	}
+	results, err := env.store.Migrate(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range results {
+		log.Info("migration applied", "version", r.Source.Version, "ms", r.Duration.Milliseconds())
+	}
+	vault, err := secrets.Open(secrets.Config{Addr: cfg.Vault.Addr, Token: cfg.Vault.Token, Mount: cfg.Vault.Mount, Prefix: cfg.Vault.Prefix})
+	if err != nil {
+		return nil, err
+	}
+	if err := vault.Ping(ctx); err != nil {
+		return nil, fmt.Errorf("vault at %s: %w", cfg.Vault.Addr, err)
+	}
+	fps, err := failpoint.Parse(cfg.Failpoints)
+	if err != nil {
+		return nil, fmt.Errorf("CELLAR_FAILPOINTS: %w", err)
+	}
+	if len(fps) > 0 {
+		log.Warn("failpoints are set; this process will crash on purpose", "failpoints", cfg.Failpoints)
+	}
+	env.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	env.svc = service.New(service.Deps{Store: env.store, Vault: vault, Logger: log, Registerer: env.registry, Failpoints: fps})
+	for _, s := range cfg.Servers {
+		srv, err := env.svc.RegisterServer(ctx, service.ServerSpec{
+			Name: s.Name, Engine: cellar.Engine(s.Engine), AdminDSN: s.AdminDSN,
+			PublicHost: s.PublicHost, PublicPort: s.PublicPort, Capacity: s.Capacity,
+		})
+		if err != nil {
+			return nil, err
+		}
+		log.Info("managed server registered", "server", srv.Name, "engine", srv.Engine, "host", srv.Host, "port", srv.Port)
+	}
+	return env, nil
+}
+
+// startEmbedded starts the private servers under the data directory and
+// points the configuration at them.
+func startEmbedded(ctx context.Context, cfg *config.Config, env *environment, log *slog.Logger) error {
+	vaultBin, err := findVault(cfg.VaultBin)
+	if err != nil {
+		return err
+	}
+	log.Info("starting embedded PostgreSQL, MariaDB and Vault", "dir", cfg.DataDir)
+	started := time.Now()
+	svcs, err := harness.Start(ctx, harness.Options{Dir: cfg.DataDir, Durable: true, VaultBin: vaultBin, Logger: log})
+	if err != nil {
+		return fmt.Errorf("embedded servers: %w", err)
+	}
+	env.services = svcs
+	log.Info("embedded servers ready", "ms", time.Since(started).Milliseconds(),
+		"metadata_port", svcs.Metadata.Port, "postgresql_port", svcs.PG.Port, "mariadb_port", svcs.MariaDB.Port, "vault", svcs.Vault.Addr)
+	cfg.MetadataDSN = svcs.Metadata.DSN("cellar")
+	cfg.Vault.Addr = svcs.Vault.Addr
+	cfg.Vault.Token = svcs.Vault.Token
+	cfg.Servers = []config.ServerConfig{
+		{Name: "pg-1", Engine: "postgresql", AdminDSN: svcs.PG.DSN("postgres"), PublicHost: svcs.PG.Host, PublicPort: svcs.PG.Port, Capacity: cfg.ServerCapacity},
+		{Name: "mariadb-1", Engine: "mariadb", AdminDSN: svcs.MariaDB.DSN(""), PublicHost: svcs.MariaDB.Host, PublicPort: svcs.MariaDB.Port, Capacity: cfg.ServerCapacity},
+	}
+	return nil
+}
+
+// findVault locates the vault binary: the configured path, then PATH, then
+// the copy `make deps` builds into .cache/bin.
+func findVault(configured string) (string, error) {
+	if configured != "" {
+		if _, err := os.Stat(configured); err != nil {
+			return "", fmt.Errorf("CELLAR_VAULT_BIN: %w", err)
+		}
+		return configured, nil
+	}
+	if p, err := exec.LookPath("vault"); err == nil {
+		return p, nil
+	}
+	for dir, _ := os.Getwd(); dir != "/" && dir != "."; dir = filepath.Dir(dir) {
+		p := filepath.Join(dir, ".cache", "bin", "vault")
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	return "", errors.New("no vault binary: run `make deps`, put vault on PATH, or set CELLAR_VAULT_BIN")
+}
+
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func printConfig(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "VARIABLE\tDEFAULT\tMEANING")
+	for _, v := range config.Vars {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", v.Name, v.Default, v.Help)
+	}
+	return tw.Flush()
+}
+
+func runKeys(ctx context.Context, svc *service.Service, args []string, stdout io.Writer) error {
+	if len(args) == 0 {
+		return errors.New("keys: want create, list or revoke")
+	}
+	switch args[0] {
+	case "create":
+		fs := flag.NewFlagSet("keys create", flag.ContinueOnError)
+		customer := fs.String("customer", "", "customer id the key belongs to")
+		perms := fs.String("permissions", "database:create,database:read,database:update,database:delete", "comma-separated permissions")
+		internal := fs.Bool("internal", false, "may act for other customers")
+		name := fs.String("name", "", "a label for the key")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		k, err := svc.CreateKeyLocally(ctx, service.CreateKeyRequest{
+			Name: *name, CustomerID: *customer, Permissions: strings.Split(*perms, ","), Internal: *internal,
+		})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "created key %s for customer %s (shown once):\n%s\n", k.Prefix, k.CustomerID, k.Key)
+		return nil
+	case "list":
+		keys, err := svc.ListKeysLocally(ctx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "PREFIX\tCUSTOMER\tINTERNAL\tPERMISSIONS\tCREATED\tREVOKED\tNAME")
+		for _, k := range keys {
+			revoked := "-"
+			if k.RevokedAt != nil {
+				revoked = k.RevokedAt.UTC().Format(time.RFC3339)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%t\t%s\t%s\t%s\t%s\n", k.Prefix, k.CustomerID, k.Internal,
+				strings.Join(k.Permissions, ","), k.CreatedAt.UTC().Format(time.RFC3339), revoked, k.Name)
+		}
+		return tw.Flush()
+	case "revoke":
+		if len(args) != 2 {
+			return errors.New("keys revoke: want one key id or prefix")
+		}
+		k, err := svc.RevokeKeyLocally(ctx, args[1])
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "revoked key %s\n", k.Prefix)
+		return nil
+	}
+	return fmt.Errorf("keys: unknown subcommand %q", args[0])
+}

@@ -1,0 +1,75 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/cellar/cellar/internal/api"
+	"github.com/cellar/cellar/internal/config"
+)
+
+// serve runs the API and the reconciler until ctx ends, then shuts down
+// gracefully: in-flight requests get time to finish their steps.
+func serve(ctx context.Context, cfg config.Config, env *environment, log *slog.Logger, stdout io.Writer) error {
+	key, err := env.svc.EnsureBootstrapKey(ctx, cfg.BootstrapAPIKey)
+	if err != nil {
+		return fmt.Errorf("bootstrap API key: %w", err)
+	}
+	if key != "" {
+		// Printed, not logged: logs are shipped and kept, this is shown once.
+		fmt.Fprintf(stdout, "\n  Admin API key (shown once, store it now):\n\n    %s\n\n", key)
+	}
+
+	handler := api.New(api.Options{
+		Service: env.svc, Logger: log, Registry: env.registry,
+		MaxBodyBytes: cfg.MaxBodyBytes, RequestTimeout: cfg.RequestTimeout,
+	})
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      cfg.RequestTimeout + 10*time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", cfg.ListenAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.ListenAddr, err)
+	}
+
+	bg, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		env.svc.RunReconciler(bg, cfg.ReconcileInterval)
+	}()
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("serving", "addr", ln.Addr().String())
+	fmt.Fprintf(stdout, "Cellar is serving on http://%s (Ctrl-C to stop)\n", ln.Addr())
+
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+		log.Info("shutting down")
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.RequestTimeout)
+		defer cancel()
+		err = srv.Shutdown(shutdownCtx)
+	}
+	stopBackground()
+	wg.Wait()
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}

@@ -1,0 +1,72 @@
+package cellar
+
+import "fmt"
+
+// Permission is a capability an API key grants.
+type Permission string
+
+// Permissions. The database ones are those of the reference API; admin
+// covers key management and other operator endpoints.
+const (
+	PermDatabaseCreate Permission = "database:create"
+	PermDatabaseRead   Permission = "database:read"
+	PermDatabaseUpdate Permission = "database:update"
+	PermDatabaseDelete Permission = "database:delete"
+	PermAdmin          Permission = "admin"
+)
+
+// AllPermissions lists every permission, in display order.
+var AllPermissions = []Permission{PermDatabaseCreate, PermDatabaseRead, PermDatabaseUpdate, PermDatabaseDelete, PermAdmin}
+
+// ParsePermission validates a permission name.
+func ParsePermission(s string) (Permission, error) {
+	for _, p := range AllPermissions {
+		if string(p) == s {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("unknown permission %q", s)
+}
+
+// Principal is the authenticated caller of a request: an API key and what it
+// may do.
+type Principal struct {
+	KeyID       string
+	KeyPrefix   string // the visible part of the key, safe to log and audit
+	CustomerID  string
+	Permissions []Permission
+	// Internal keys belong to Cellar's operators and other internal systems:
+	// they may act for another customer.
+	Internal bool
+}
+
+// Can reports whether the principal holds perm.
+func (p Principal) Can(perm Permission) bool {
+	for _, have := range p.Permissions {
+		if have == perm {
+			return true
+		}
+	}
+	return false
+}
+
+// Require returns a forbidden error unless the principal holds perm.
+func (p Principal) Require(perm Permission) error {
+	if !p.Can(perm) {
+		return Errorf(CodeForbidden, "this API key lacks the %q permission", perm)
+	}
+	return nil
+}
+
+// CustomerFor returns the customer a request acts for. Internal keys may
+// name another customer; for other keys the override is ignored, as the
+// reference API specifies.
+func (p Principal) CustomerFor(override string) (string, error) {
+	if override == "" || !p.Internal {
+		return p.CustomerID, nil
+	}
+	if err := ValidateCustomerID(override); err != nil {
+		return "", Invalid(FieldError{Field: "customer_id", Message: err.Error()})
+	}
+	return override, nil
+}

@@ -1,0 +1,251 @@
+// Package config reads Cellar's configuration from CELLAR_* environment
+// variables into one struct and validates it once, at start.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+// Config is everything Cellar needs to run.
+type Config struct {
+	ListenAddr     string        // CELLAR_LISTEN_ADDR
+	LogFormat      string        // CELLAR_LOG_FORMAT: text or json
+	LogLevel       string        // CELLAR_LOG_LEVEL: debug, info, warn, error
+	MaxBodyBytes   int64         // CELLAR_MAX_BODY_BYTES
+	RequestTimeout time.Duration // CELLAR_REQUEST_TIMEOUT
+
+	// Embedded mode starts private PostgreSQL, MariaDB and Vault under
+	// DataDir. It is on unless CELLAR_METADATA_DSN is set.
+	Embedded bool
+	DataDir  string // CELLAR_DATA_DIR
+	VaultBin string // CELLAR_VAULT_BIN (embedded mode)
+
+	MetadataDSN string // CELLAR_METADATA_DSN
+	Vault       VaultConfig
+	Servers     []ServerConfig // from CELLAR_PG_* and CELLAR_MARIADB_*
+
+	BootstrapAPIKey   string        // CELLAR_BOOTSTRAP_API_KEY
+	ReconcileInterval time.Duration // CELLAR_RECONCILE_INTERVAL
+	ServerCapacity    int           // CELLAR_SERVER_CAPACITY
+
+	// Failpoints, for crash tests only: "step=action,..." (see package failpoint).
+	Failpoints string // CELLAR_FAILPOINTS
+}
+
+// VaultConfig says how to reach Vault.
+type VaultConfig struct {
+	Addr   string // CELLAR_VAULT_ADDR
+	Token  string // CELLAR_VAULT_TOKEN
+	Mount  string // CELLAR_VAULT_MOUNT
+	Prefix string // CELLAR_VAULT_PREFIX
+}
+
+// ServerConfig is a managed database server given by configuration.
+type ServerConfig struct {
+	Name       string
+	Engine     string
+	AdminDSN   string // with password; split before storing
+	PublicHost string // host customers connect to
+	PublicPort int
+	Capacity   int
+}
+
+// Var documents one environment variable.
+type Var struct {
+	Name, Default, Help string
+}
+
+// Vars lists every variable Cellar reads, for the README and `cellar help`.
+var Vars = []Var{
+	{"CELLAR_LISTEN_ADDR", "127.0.0.1:8080", "address the API listens on"},
+	{"CELLAR_LOG_FORMAT", "text", "log format: text or json"},
+	{"CELLAR_LOG_LEVEL", "info", "debug, info, warn or error"},
+	{"CELLAR_MAX_BODY_BYTES", "65536", "largest accepted request body"},
+	{"CELLAR_REQUEST_TIMEOUT", "60s", "deadline for one API request"},
+	{"CELLAR_DATA_DIR", ".data", "embedded mode: where private servers keep their data"},
+	{"CELLAR_VAULT_BIN", "(vault on PATH, else .cache/bin/vault)", "embedded mode: the vault binary"},
+	{"CELLAR_METADATA_DSN", "(embedded)", "PostgreSQL URL of Cellar's metadata database; setting it turns embedded mode off"},
+	{"CELLAR_VAULT_ADDR", "(embedded)", "Vault address, e.g. https://vault:8200"},
+	{"CELLAR_VAULT_TOKEN", "(embedded)", "Vault token with read/write on the KV v2 mount"},
+	{"CELLAR_VAULT_MOUNT", "secret", "KV v2 mount"},
+	{"CELLAR_VAULT_PREFIX", "cellar", "path prefix of Cellar's secrets in the mount"},
+	{"CELLAR_PG_ADMIN_DSN", "(embedded)", "postgres:// URL of a superuser (or CREATEDB+CREATEROLE user) on the managed PostgreSQL server"},
+	{"CELLAR_PG_PUBLIC_HOST", "(host of the DSN)", "PostgreSQL host given to customers"},
+	{"CELLAR_PG_PUBLIC_PORT", "(port of the DSN)", "PostgreSQL port given to customers"},
+	{"CELLAR_PG_SERVER_NAME", "pg-1", "name of that server in the metadata"},
+	{"CELLAR_MARIADB_ADMIN_DSN", "(embedded)", "go-sql-driver DSN (user:pass@tcp(host:port)/) of an admin with GRANT OPTION on the managed MariaDB server"},
+	{"CELLAR_MARIADB_PUBLIC_HOST", "(host of the DSN)", "MariaDB host given to customers"},
+	{"CELLAR_MARIADB_PUBLIC_PORT", "(port of the DSN)", "MariaDB port given to customers"},
+	{"CELLAR_MARIADB_SERVER_NAME", "mariadb-1", "name of that server in the metadata"},
+	{"CELLAR_SERVER_CAPACITY", "500", "databases placed on one managed server at most"},
+	{"CELLAR_BOOTSTRAP_API_KEY", "(generated and printed once)", "admin API key created at start if it does not exist (at least 32 characters)"},
+	{"CELLAR_RECONCILE_INTERVAL", "1m", "how often interrupted operations are finished and drift is checked"},
+}
+
+// Load reads the configuration from getenv and validates it. Errors name the
+// variable and say what is expected.
+func Load(getenv func(string) string) (Config, error) {
+	get := func(name string) string {
+		v := strings.TrimSpace(getenv(name))
+		if v == "" {
+			for _, d := range Vars {
+				if d.Name == name && !strings.HasPrefix(d.Default, "(") {
+					return d.Default
+				}
+			}
+		}
+		return v
+	}
+	var errs []error
+	fail := func(name, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...)))
+	}
+	duration := func(name string) time.Duration {
+		d, err := time.ParseDuration(get(name))
+		if err != nil || d <= 0 {
+			fail(name, "want a positive duration like 30s or 5m, got %q", get(name))
+		}
+		return d
+	}
+	integer := func(name string, lo, hi int) int {
+		n, err := strconv.Atoi(get(name))
+		if err != nil || n < lo || n > hi {
+			fail(name, "want an integer from %d to %d, got %q", lo, hi, get(name))
+		}
+		return n
+	}
+
+	c := Config{
+		ListenAddr:        get("CELLAR_LISTEN_ADDR"),
+		LogFormat:         get("CELLAR_LOG_FORMAT"),
+		LogLevel:          get("CELLAR_LOG_LEVEL"),
+		MaxBodyBytes:      int64(integer("CELLAR_MAX_BODY_BYTES", 1024, 64<<20)),
+		RequestTimeout:    duration("CELLAR_REQUEST_TIMEOUT"),
+		DataDir:           get("CELLAR_DATA_DIR"),
+		VaultBin:          get("CELLAR_VAULT_BIN"),
+		MetadataDSN:       get("CELLAR_METADATA_DSN"),
+		BootstrapAPIKey:   getenv("CELLAR_BOOTSTRAP_API_KEY"),
+		ReconcileInterval: duration("CELLAR_RECONCILE_INTERVAL"),
+		ServerCapacity:    integer("CELLAR_SERVER_CAPACITY", 1, 1_000_000),
+		Failpoints:        get("CELLAR_FAILPOINTS"),
+		Vault: VaultConfig{
+			Addr:   get("CELLAR_VAULT_ADDR"),
+			Token:  getenv("CELLAR_VAULT_TOKEN"),
+			Mount:  get("CELLAR_VAULT_MOUNT"),
+			Prefix: get("CELLAR_VAULT_PREFIX"),
+		},
+	}
+	c.Embedded = c.MetadataDSN == ""
+
+	if _, _, err := net.SplitHostPort(c.ListenAddr); err != nil {
+		fail("CELLAR_LISTEN_ADDR", "want host:port, got %q", c.ListenAddr)
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		fail("CELLAR_LOG_FORMAT", "want text or json, got %q", c.LogFormat)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		fail("CELLAR_LOG_LEVEL", "want debug, info, warn or error, got %q", c.LogLevel)
+	}
+	if k := c.BootstrapAPIKey; k != "" && (len(k) < 32 || len(k) > 200 || strings.ContainsAny(k, " \t\r\n")) {
+		fail("CELLAR_BOOTSTRAP_API_KEY", "want 32 to 200 characters without spaces")
+	}
+	if c.Vault.Mount == "" || strings.Contains(c.Vault.Mount, "..") {
+		fail("CELLAR_VAULT_MOUNT", "want a mount name like secret")
+	}
+
+	if c.Embedded {
+		if c.DataDir == "" {
+			fail("CELLAR_DATA_DIR", "must not be empty")
+		} else if abs, err := filepath.Abs(c.DataDir); err == nil {
+			c.DataDir = abs
+		}
+		for _, name := range []string{"CELLAR_VAULT_ADDR", "CELLAR_VAULT_TOKEN", "CELLAR_PG_ADMIN_DSN", "CELLAR_MARIADB_ADMIN_DSN"} {
+			if getenv(name) != "" {
+				fail(name, "is set, but CELLAR_METADATA_DSN is not: set CELLAR_METADATA_DSN to use external servers, or unset %s for embedded mode", name)
+			}
+		}
+		return c, errors.Join(errs...)
+	}
+
+	if u, err := url.Parse(c.MetadataDSN); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		fail("CELLAR_METADATA_DSN", "want a postgres:// URL")
+	}
+	if u, err := url.Parse(c.Vault.Addr); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		fail("CELLAR_VAULT_ADDR", "want an http(s):// address, got %q", c.Vault.Addr)
+	}
+	if c.Vault.Token == "" {
+		fail("CELLAR_VAULT_TOKEN", "must be set when CELLAR_VAULT_ADDR is used")
+	}
+	if dsn := getenv("CELLAR_PG_ADMIN_DSN"); dsn != "" {
+		s, err := postgresServer(dsn, get("CELLAR_PG_SERVER_NAME"), get("CELLAR_PG_PUBLIC_HOST"), get("CELLAR_PG_PUBLIC_PORT"))
+		if err != nil {
+			fail("CELLAR_PG_ADMIN_DSN", "%v", err)
+		} else {
+			s.Capacity = c.ServerCapacity
+			c.Servers = append(c.Servers, s)
+		}
+	}
+	if dsn := getenv("CELLAR_MARIADB_ADMIN_DSN"); dsn != "" {
+		s, err := mariadbServer(dsn, get("CELLAR_MARIADB_SERVER_NAME"), get("CELLAR_MARIADB_PUBLIC_HOST"), get("CELLAR_MARIADB_PUBLIC_PORT"))
+		if err != nil {
+			fail("CELLAR_MARIADB_ADMIN_DSN", "%v", err)
+		} else {
+			s.Capacity = c.ServerCapacity
+			c.Servers = append(c.Servers, s)
+		}
+	}
+	if len(c.Servers) == 0 {
+		fail("CELLAR_PG_ADMIN_DSN", "external mode needs at least one managed server: set CELLAR_PG_ADMIN_DSN and/or CELLAR_MARIADB_ADMIN_DSN")
+	}
+	return c, errors.Join(errs...)
+}
+
+func postgresServer(dsn, name, host, port string) (ServerConfig, error) {
+	u, err := url.Parse(dsn)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Hostname() == "" {
+		return ServerConfig{}, errors.New("want a postgres://user:password@host:port/postgres URL")
+	}
+	return publicAddress(ServerConfig{Name: name, Engine: "postgresql", AdminDSN: dsn}, u.Hostname(), u.Port(), "5432", host, port)
+}
+
+func mariadbServer(dsn, name, host, port string) (ServerConfig, error) {
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil || cfg.Net != "tcp" {
+		return ServerConfig{}, errors.New("want user:password@tcp(host:port)/")
+	}
+	h, p, err := net.SplitHostPort(cfg.Addr)
+	if err != nil {
+		h, p = cfg.Addr, "3306"
+	}
+	return publicAddress(ServerConfig{Name: name, Engine: "mariadb", AdminDSN: dsn}, h, p, "3306", host, port)
+}
+
+func publicAddress(s ServerConfig, dsnHost, dsnPort, defaultPort, host, port string) (ServerConfig, error) {
+	s.PublicHost = host
+	if s.PublicHost == "" {
+		s.PublicHost = dsnHost
+	}
+	if port == "" {
+		port = dsnPort
+	}
+	if port == "" {
+		port = defaultPort
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 1 || n > 65535 {
+		return s, fmt.Errorf("invalid port %q", port)
+	}
+	s.PublicPort = n
+	return s, nil
+}

@@ -1,0 +1,163 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"sync"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/cellar/cellar/internal/cellar"
+	"github.com/cellar/cellar/internal/provision"
+	"github.com/cellar/cellar/internal/secrets"
+	"github.com/cellar/cellar/internal/store"
+)
+
+// ServerSpec describes a managed server to register.
+type ServerSpec struct {
+	Name       string
+	Engine     cellar.Engine
+	AdminDSN   string // with password; the password goes to Vault, the rest to metadata
+	PublicHost string
+	PublicPort int
+	Capacity   int
+}
+
+// Fleet is the set of managed servers: their metadata rows and one open
+// driver per server.
+type Fleet struct {
+	store *store.Store
+	vault *secrets.Vault
+
+	mu      sync.Mutex
+	drivers map[int64]provision.Driver
+}
+
+func newFleet(st *store.Store, v *secrets.Vault) *Fleet {
+	return &Fleet{store: st, vault: v, drivers: map[int64]provision.Driver{}}
+}
+
+// RegisterServer records a managed server, keeping its admin password in
+// Vault rather than in the metadata table.
+func (s *Service) RegisterServer(ctx context.Context, spec ServerSpec) (store.Server, error) {
+	return s.fleet.register(ctx, spec)
+}
+
+func (f *Fleet) register(ctx context.Context, spec ServerSpec) (store.Server, error) {
+	dsn, password, err := splitPassword(spec.Engine, spec.AdminDSN)
+	if err != nil {
+		return store.Server{}, fmt.Errorf("server %s: %w", spec.Name, err)
+	}
+	path := f.vault.Path("servers", spec.Name)
+	current, _, err := f.vault.Get(ctx, path)
+	if err != nil && !errors.Is(err, secrets.ErrNotFound) {
+		return store.Server{}, fmt.Errorf("server %s: %w", spec.Name, err)
+	}
+	if current["password"] != password {
+		if _, err := f.vault.Put(ctx, path, map[string]any{"password": password}); err != nil {
+			return store.Server{}, fmt.Errorf("server %s: %w", spec.Name, err)
+		}
+	}
+	srv, err := f.store.UpsertServer(ctx, store.UpsertServerParams{
+		Name:            spec.Name,
+		Engine:          string(spec.Engine),
+		Host:            spec.PublicHost,
+		Port:            int32(spec.PublicPort),
+		AdminDsn:        dsn,
+		AdminSecretPath: path,
+		Capacity:        int32(spec.Capacity),
+	})
+	if store.IsNotFound(err) {
+		return store.Server{}, fmt.Errorf("server %s is already registered with another engine", spec.Name)
+	}
+	if err != nil {
+		return store.Server{}, fmt.Errorf("register server %s: %w", spec.Name, err)
+	}
+	f.mu.Lock()
+	if d := f.drivers[srv.ID]; d != nil {
+		d.Close()
+		delete(f.drivers, srv.ID)
+	}
+	f.mu.Unlock()
+	return srv, nil
+}
+
+// driver returns the open driver of a server, connecting on first use.
+func (f *Fleet) driver(ctx context.Context, srv store.Server) (provision.Driver, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if d := f.drivers[srv.ID]; d != nil {
+		return d, nil
+	}
+	secret, _, err := f.vault.Get(ctx, srv.AdminSecretPath)
+	if err != nil {
+		return nil, fmt.Errorf("admin credentials of server %s: %w", srv.Name, err)
+	}
+	password, _ := secret["password"].(string)
+	dsn, err := withPassword(cellar.Engine(srv.Engine), srv.AdminDsn, password)
+	if err != nil {
+		return nil, fmt.Errorf("server %s: %w", srv.Name, err)
+	}
+	d, err := provision.Open(ctx, srv.Engine, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("connect to server %s: %w", srv.Name, err)
+	}
+	f.drivers[srv.ID] = d
+	return d, nil
+}
+
+// Close closes every driver.
+func (f *Fleet) Close() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for id, d := range f.drivers {
+		d.Close()
+		delete(f.drivers, id)
+	}
+}
+
+// splitPassword removes the password from an admin DSN.
+func splitPassword(engine cellar.Engine, dsn string) (rest, password string, err error) {
+	switch engine {
+	case cellar.PostgreSQL:
+		u, err := url.Parse(dsn)
+		if err != nil || u.User == nil {
+			return "", "", errors.New("admin DSN must be a postgres:// URL with a user")
+		}
+		password, _ = u.User.Password()
+		u.User = url.User(u.User.Username())
+		return u.String(), password, nil
+	case cellar.MariaDB:
+		cfg, err := mysql.ParseDSN(dsn)
+		if err != nil {
+			return "", "", errors.New("admin DSN must be user:password@tcp(host:port)/")
+		}
+		password = cfg.Passwd
+		cfg.Passwd = ""
+		return cfg.FormatDSN(), password, nil
+	}
+	return "", "", fmt.Errorf("unknown engine %q", engine)
+}
+
+// withPassword puts the password back into a DSN stored without one.
+func withPassword(engine cellar.Engine, dsn, password string) (string, error) {
+	switch engine {
+	case cellar.PostgreSQL:
+		u, err := url.Parse(dsn)
+		if err != nil || u.User == nil {
+			return "", errors.New("stored admin DSN is not a postgres:// URL with a user")
+		}
+		u.User = url.UserPassword(u.User.Username(), password)
+		return u.String(), nil
+	case cellar.MariaDB:
+		cfg, err := mysql.ParseDSN(dsn)
+		if err != nil {
+			return "", errors.New("stored admin DSN does not parse")
+		}
+		cfg.Passwd = password
+		return cfg.FormatDSN(), nil
+	}
+	return "", fmt.Errorf("unknown engine %q", engine)
+}

@@ -1,0 +1,212 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/cellar/cellar/internal/store"
+)
+
+// Operation kinds recorded in the operations table.
+const (
+	opCreate = "create"
+	opDelete = "delete"
+)
+
+// The steps of a create, in order. The intent (a 'creating' row and a
+// pending operation) is committed before any of them, so a crash between
+// two steps leaves a record the reconciler uses to roll the create back:
+// the client never received the password, so there is nothing to keep.
+//
+//	intent → Vault secret → user → database → commit 'active'
+func (s *Service) provisionCreate(ctx context.Context, lk *store.Lock, srv store.Server, db store.Database, op store.Operation, password string, c Caller) error {
+	if err := s.fail.Hit("create.after_intent"); err != nil {
+		return err
+	}
+	drv, err := s.fleet.driver(ctx, srv)
+	if err != nil {
+		return err
+	}
+	// Vault first: the password must be safe before it is usable anywhere.
+	version, err := s.vault.Put(ctx, db.VaultPath, map[string]any{
+		"username": db.Username,
+		"password": password,
+		"engine":   db.Engine,
+		"database": db.Name,
+		"server":   srv.Name,
+	})
+	if err != nil {
+		return err
+	}
+	if err := s.fail.Hit("create.after_secret"); err != nil {
+		return err
+	}
+	if err := drv.EnsureUser(ctx, db.Username, password); err != nil {
+		return err
+	}
+	if err := s.fail.Hit("create.after_user"); err != nil {
+		return err
+	}
+	if err := drv.EnsureDatabase(ctx, db.Name, db.Username); err != nil {
+		return err
+	}
+	if err := s.fail.Hit("create.after_database"); err != nil {
+		return err
+	}
+	err = lk.InTx(ctx, func(q *store.Queries) error {
+		v := int32(version)
+		if err := q.MarkDatabaseActive(ctx, store.MarkDatabaseActiveParams{ID: db.ID, VaultVersion: &v}); err != nil {
+			return err
+		}
+		if err := q.FinishOperation(ctx, store.FinishOperationParams{ID: op.ID, State: "succeeded"}); err != nil {
+			return err
+		}
+		return insertEvent(ctx, q, db, "created", op, c.RemoteAddr, map[string]any{"server": srv.Name, "vault_version": version})
+	})
+	if err != nil {
+		return fmt.Errorf("record create: %w", err)
+	}
+	return s.fail.Hit("create.after_commit")
+}
+
+// rollbackCreate removes whatever an interrupted create made, in reverse
+// order, and marks the database failed. Every step is idempotent.
+func (s *Service) rollbackCreate(ctx context.Context, lk *store.Lock, db store.Database, op store.Operation) error {
+	err := s.undoCreate(ctx, lk, db)
+	if err == nil {
+		err = lk.InTx(ctx, func(q *store.Queries) error {
+			if err := q.MarkDatabaseFailed(ctx, db.ID); err != nil {
+				return err
+			}
+			return q.FinishOperation(ctx, store.FinishOperationParams{ID: op.ID, State: "rolled_back"})
+		})
+	}
+	if err != nil {
+		s.noteFailure(ctx, op, err)
+		return fmt.Errorf("roll back create of %s: %w", db.Name, err)
+	}
+	return nil
+}
+
+func (s *Service) undoCreate(ctx context.Context, lk *store.Lock, db store.Database) error {
+	srv, err := lk.GetServer(ctx, db.ServerID)
+	if err != nil {
+		return err
+	}
+	drv, err := s.fleet.driver(ctx, srv)
+	if err != nil {
+		return err
+	}
+	if err := drv.DropDatabase(ctx, db.Name); err != nil {
+		return err
+	}
+	if err := drv.DropUser(ctx, db.Username); err != nil {
+		return err
+	}
+	return s.vault.Destroy(ctx, db.VaultPath)
+}
+
+// The steps of a delete, in order. The intent (status 'deleting' and a
+// pending operation) is committed first; a crash anywhere after it is
+// finished by the reconciler, since the customer asked for the deletion.
+//
+//	intent → drop database → drop user → destroy secret → commit 'deleted'
+func (s *Service) finishDelete(ctx context.Context, lk *store.Lock, srv store.Server, db store.Database, op store.Operation, remoteAddr string) error {
+	err := s.dropEverything(ctx, srv, db)
+	if err == nil {
+		err = lk.InTx(ctx, func(q *store.Queries) error {
+			if err := q.MarkDatabaseDeleted(ctx, db.ID); err != nil {
+				return err
+			}
+			if err := q.FinishOperation(ctx, store.FinishOperationParams{ID: op.ID, State: "succeeded"}); err != nil {
+				return err
+			}
+			return insertEvent(ctx, q, db, "deleted", op, remoteAddr, map[string]any{"server": srv.Name})
+		})
+	}
+	if err != nil {
+		s.noteFailure(ctx, op, err)
+		return fmt.Errorf("delete %s: %w", db.Name, err)
+	}
+	return nil
+}
+
+func (s *Service) dropEverything(ctx context.Context, srv store.Server, db store.Database) error {
+	drv, err := s.fleet.driver(ctx, srv)
+	if err != nil {
+		return err
+	}
+	if err := drv.DropDatabase(ctx, db.Name); err != nil {
+		return err
+	}
+	if err := s.fail.Hit("delete.after_database"); err != nil {
+		return err
+	}
+	if err := drv.DropUser(ctx, db.Username); err != nil {
+		return err
+	}
+	if err := s.fail.Hit("delete.after_user"); err != nil {
+		return err
+	}
+	if err := s.vault.Destroy(ctx, db.VaultPath); err != nil {
+		return err
+	}
+	return s.fail.Hit("delete.after_secret")
+}
+
+// settleLocked finishes the pending operation of a database whose lock the
+// caller holds: creates are rolled back, deletes are completed.
+func (s *Service) settleLocked(ctx context.Context, lk *store.Lock, db store.Database) error {
+	op, err := lk.GetPendingOperation(ctx, db.ID)
+	if store.IsNotFound(err) {
+		return nil // finished meanwhile
+	}
+	if err != nil {
+		return fmt.Errorf("load pending operation: %w", err)
+	}
+	switch op.Kind {
+	case opCreate:
+		err = s.rollbackCreate(ctx, lk, db, op)
+	case opDelete:
+		var srv store.Server
+		if srv, err = lk.GetServer(ctx, db.ServerID); err == nil {
+			err = s.finishDelete(ctx, lk, srv, db, op, "")
+		}
+	default:
+		err = fmt.Errorf("unknown operation kind %q", op.Kind)
+	}
+	outcome := "done"
+	if err != nil {
+		outcome = "error"
+	}
+	s.metrics.reconciled.WithLabelValues(op.Kind, outcome).Inc()
+	if err == nil {
+		s.log.InfoContext(ctx, "settled interrupted operation", "op", op.ID, "kind", op.Kind, "db", db.Name)
+	}
+	return err
+}
+
+// noteFailure records a failed attempt on the operation. It uses the pool,
+// not the lock's connection, because the lock's transaction may be the
+// thing that failed.
+func (s *Service) noteFailure(ctx context.Context, op store.Operation, cause error) {
+	msg := cause.Error()
+	if len(msg) > 500 {
+		msg = msg[:500]
+	}
+	if err := s.store.RecordOperationFailure(ctx, store.RecordOperationFailureParams{ID: op.ID, Error: &msg}); err != nil {
+		s.log.ErrorContext(ctx, "record operation failure", "op", op.ID, "err", err)
+	}
+}
+
+func insertEvent(ctx context.Context, q *store.Queries, db store.Database, kind string, op store.Operation, remoteAddr string, details map[string]any) error {
+	raw, err := json.Marshal(details)
+	if err != nil {
+		return err
+	}
+	return q.InsertDatabaseEvent(ctx, store.InsertDatabaseEventParams{
+		DatabaseID: db.ID, CustomerID: db.CustomerID, Kind: kind, Actor: op.Actor,
+		RequestID: op.RequestID, RemoteAddr: remoteAddr, Details: raw,
+	})
+}

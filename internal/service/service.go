@@ -1,0 +1,71 @@
+// Package service holds Cellar's business rules: naming, placement,
+// idempotency, the ordered steps of every multi-step change and the
+// reconciler that finishes them after a crash. It knows nothing of HTTP.
+package service
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cellar/cellar/internal/cellar"
+	"github.com/cellar/cellar/internal/failpoint"
+	"github.com/cellar/cellar/internal/secrets"
+	"github.com/cellar/cellar/internal/store"
+)
+
+// Caller is who asks for a change and from where, for authorization and the
+// audit trail.
+type Caller struct {
+	cellar.Principal
+	RequestID  string
+	RemoteAddr string
+}
+
+// Service implements Cellar's operations.
+type Service struct {
+	store   *store.Store
+	vault   *secrets.Vault
+	fleet   *Fleet
+	log     *slog.Logger
+	metrics *metrics
+	fail    failpoint.Set
+	names   keyedMutex
+	now     func() time.Time
+}
+
+// Deps are the Service's collaborators.
+type Deps struct {
+	Store      *store.Store
+	Vault      *secrets.Vault
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	Failpoints failpoint.Set
+}
+
+// New builds a Service.
+func New(d Deps) *Service {
+	return &Service{
+		store:   d.Store,
+		vault:   d.Vault,
+		fleet:   newFleet(d.Store, d.Vault),
+		log:     d.Logger,
+		metrics: newMetrics(d.Registerer),
+		fail:    d.Failpoints,
+		now:     time.Now,
+	}
+}
+
+// Close releases connections to managed servers.
+func (s *Service) Close() { s.fleet.Close() }
+
+// stepTimeout bounds the provisioning part of a change. Once the intent is
+// recorded the work continues even if the client goes away, so that a
+// disconnect does not turn into a rollback.
+const stepTimeout = 2 * time.Minute
+
+func detached(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), stepTimeout)
+}

@@ -1,0 +1,45 @@
+-- name: InsertDatabase :one
+INSERT INTO databases (id, customer_id, engine, name, username, server_id, status, requested_name, vault_path)
+VALUES ($1, $2, $3, $4, $5, $6, 'creating', $7, $8)
+RETURNING *;
+
+-- name: GetLiveDatabase :one
+-- A customer's database that is being created, is active, or is being deleted.
+SELECT sqlc.embed(d), sqlc.embed(s)
+FROM databases d JOIN servers s ON s.id = d.server_id
+WHERE d.customer_id = $1 AND d.engine = $2 AND d.name = $3
+  AND d.status IN ('creating', 'active', 'deleting');
+
+-- name: GetDatabaseByID :one
+SELECT sqlc.embed(d), sqlc.embed(s)
+FROM databases d JOIN servers s ON s.id = d.server_id
+WHERE d.id = $1;
+
+-- name: ListLiveDatabasesByCustomer :many
+SELECT sqlc.embed(d), sqlc.embed(s)
+FROM databases d JOIN servers s ON s.id = d.server_id
+WHERE d.customer_id = $1 AND d.engine = $2
+  AND d.status IN ('creating', 'active', 'deleting')
+ORDER BY d.created_at, d.name;
+
+-- name: ListLiveDatabaseNamesByServer :many
+SELECT name, username, status, ready_at FROM databases
+WHERE server_id = $1 AND status IN ('creating', 'active', 'deleting');
+
+-- name: MarkDatabaseActive :exec
+UPDATE databases
+SET status = 'active', vault_version = $2, ready_at = now(), updated_at = now()
+WHERE id = $1 AND status = 'creating';
+
+-- name: MarkDatabaseDeleting :exec
+UPDATE databases SET status = 'deleting', updated_at = now()
+WHERE id = $1 AND status = 'active';
+
+-- name: MarkDatabaseDeleted :exec
+UPDATE databases SET status = 'deleted', deleted_at = now(), updated_at = now()
+WHERE id = $1 AND status = 'deleting';
+
+-- name: MarkDatabaseFailed :exec
+-- An interrupted create that was rolled back: nothing of it remains.
+UPDATE databases SET status = 'failed', deleted_at = now(), updated_at = now()
+WHERE id = $1 AND status = 'creating';
