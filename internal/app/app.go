@@ -63,6 +63,9 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
 	}
+	if cmd != "serve" && getenv("CELLAR_LOG_LEVEL") == "" {
+		cfg.LogLevel = "warn" // one-shot commands speak through stdout
+	}
 	log := newLogger(cfg, stderr)
 
 	env, err := start(ctx, cfg, log, cmd == "serve")
@@ -121,7 +124,7 @@ func start(ctx context.Context, cfg config.Config, log *slog.Logger, serving boo
 		}
 	}()
 	if cfg.Embedded {
-		if err := startEmbedded(ctx, &cfg, env, log); err != nil {
+		if err := startEmbedded(ctx, &cfg, env, log, serving); err != nil {
 			return nil, err
 		}
 	}
@@ -167,21 +170,25 @@ func start(ctx context.Context, cfg config.Config, log *slog.Logger, serving boo
 }
 
 // startEmbedded starts the private servers under the data directory and
-// points the configuration at them.
-func startEmbedded(ctx context.Context, cfg *config.Config, env *environment, log *slog.Logger) error {
-	vaultBin, err := findVault(cfg.VaultBin)
-	if err != nil {
-		return err
+// points the configuration at them. Commands other than serve first look
+// for servers that a running `cellar serve` already started there.
+func startEmbedded(ctx context.Context, cfg *config.Config, env *environment, log *slog.Logger, serving bool) error {
+	svcs, err := harness.Attach(ctx, cfg.DataDir)
+	if serving || err != nil {
+		vaultBin, err := findVault(cfg.VaultBin)
+		if err != nil {
+			return err
+		}
+		log.Info("starting embedded PostgreSQL, MariaDB and Vault", "dir", cfg.DataDir)
+		started := time.Now()
+		svcs, err = harness.Start(ctx, harness.Options{Dir: cfg.DataDir, Durable: true, VaultBin: vaultBin, Logger: log})
+		if err != nil {
+			return fmt.Errorf("embedded servers: %w", err)
+		}
+		env.services = svcs
+		log.Info("embedded servers ready", "ms", time.Since(started).Milliseconds(),
+			"metadata_port", svcs.Metadata.Port, "postgresql_port", svcs.PG.Port, "mariadb_port", svcs.MariaDB.Port, "vault", svcs.Vault.Addr)
 	}
-	log.Info("starting embedded PostgreSQL, MariaDB and Vault", "dir", cfg.DataDir)
-	started := time.Now()
-	svcs, err := harness.Start(ctx, harness.Options{Dir: cfg.DataDir, Durable: true, VaultBin: vaultBin, Logger: log})
-	if err != nil {
-		return fmt.Errorf("embedded servers: %w", err)
-	}
-	env.services = svcs
-	log.Info("embedded servers ready", "ms", time.Since(started).Milliseconds(),
-		"metadata_port", svcs.Metadata.Port, "postgresql_port", svcs.PG.Port, "mariadb_port", svcs.MariaDB.Port, "vault", svcs.Vault.Addr)
 	cfg.MetadataDSN = svcs.Metadata.DSN("cellar")
 	cfg.Vault.Addr = svcs.Vault.Addr
 	cfg.Vault.Token = svcs.Vault.Token

@@ -3,7 +3,6 @@ package provision
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"errors"
 	"fmt"
 	"slices"
@@ -36,7 +35,7 @@ var mariaReservedDatabases = map[string]bool{
 
 // mariaReservedUsers are accounts that mariadb-install-db creates and that
 // Cellar must never alter or drop ("mariadb.sys" cannot pass ValidIdentifier
-// anyway). Other administrative users are caught by checkUserManageable.
+// anyway). Other administrative users are caught by manageableUserHosts.
 var mariaReservedUsers = map[string]bool{"root": true, "mysql": true}
 
 // dropDatabaseLockWait bounds how long one DROP DATABASE attempt waits for
@@ -56,6 +55,11 @@ const dropDatabaseAttempts = 4
 // needed to kill other users' sessions and to set sql_log_off).
 type MariaDB struct {
 	db *sql.DB
+	// quiet runs only statements that carry a password hash. Every one of
+	// its connections has the general query log switched off
+	// (sql_log_off=1, set by the driver at connect), and nothing else ever
+	// uses them, so the setting cannot leak to other statements.
+	quiet *sql.DB
 }
 
 // OpenMariaDB connects to a MariaDB server with an admin DSN in
@@ -79,9 +83,25 @@ func OpenMariaDB(ctx context.Context, adminDSN string) (*MariaDB, error) {
 	db.SetMaxOpenConns(mariaMaxConns)
 	db.SetMaxIdleConns(2)
 	db.SetConnMaxLifetime(10 * time.Minute)
-	m := &MariaDB{db: db}
-	if err := m.Ping(ctx); err != nil {
+
+	quietCfg := cfg.Clone()
+	if quietCfg.Params == nil {
+		quietCfg.Params = map[string]string{}
+	}
+	quietCfg.Params["sql_log_off"] = "1"
+	quietConnector, err := mysql.NewConnector(quietCfg)
+	if err != nil {
 		db.Close()
+		return nil, fmt.Errorf("mariadb: admin DSN: %w", err)
+	}
+	quiet := sql.OpenDB(quietConnector)
+	quiet.SetMaxOpenConns(mariaMaxConns)
+	quiet.SetMaxIdleConns(2)
+	quiet.SetConnMaxLifetime(10 * time.Minute)
+
+	m := &MariaDB{db: db, quiet: quiet}
+	if err := m.Ping(ctx); err != nil {
+		m.Close()
 		return nil, err
 	}
 	return m, nil
@@ -128,12 +148,20 @@ func mariaErrNumber(err error) uint16 {
 func (m *MariaDB) Engine() string { return EngineMariaDB }
 
 // Close closes the admin pool.
-func (m *MariaDB) Close() { m.db.Close() }
+func (m *MariaDB) Close() {
+	m.db.Close()
+	m.quiet.Close()
+}
 
 // Ping checks that the server answers on the admin pool.
 func (m *MariaDB) Ping(ctx context.Context) error {
 	if err := m.db.PingContext(ctx); err != nil {
 		return fmt.Errorf("mariadb: ping: %w", err)
+	}
+	// The quiet pool's connect runs SET sql_log_off, which needs SUPER:
+	// fail here, not at the first password change.
+	if err := m.quiet.PingContext(ctx); err != nil {
+		return fmt.Errorf("mariadb: ping (sql_log_off connection): %w", err)
 	}
 	return nil
 }
@@ -151,59 +179,42 @@ func (m *MariaDB) ServerVersion(ctx context.Context) (string, error) {
 	return v, nil
 }
 
-// checkUserManageable refuses accounts Cellar must never alter or drop: the
-// reserved system accounts, the admin user this driver is connected as, and
-// any user with global SUPER, GRANT OPTION or CREATE USER (an administrator).
-// Without this, a bug that passed the admin's name to EnsureUser would reset
-// its password, or DropUser would lock Cellar out of the server.
-func (m *MariaDB) checkUserManageable(ctx context.Context, username string) error {
+// manageableUserHosts returns the host patterns the user exists for (one
+// account per host in MariaDB), sorted, after refusing accounts Cellar must
+// never alter or drop: the reserved system accounts, the admin user this
+// driver is connected as, and any user with global SUPER, GRANT OPTION or
+// CREATE USER (an administrator). Without this, a bug that passed the
+// admin's name to EnsureUser would reset its password, or DropUser would
+// lock Cellar out of the server. One query does both, since this is on the
+// path of every create.
+func (m *MariaDB) manageableUserHosts(ctx context.Context, username string) ([]string, error) {
 	if mariaReservedUsers[username] {
-		return fmt.Errorf("user %q: %w", username, ErrReserved)
+		return nil, fmt.Errorf("user %q: %w", username, ErrReserved)
 	}
-	var admin int
-	err := m.db.QueryRowContext(ctx, `
-		SELECT COUNT(*) FROM mysql.user
-		WHERE User = ? AND (User = SUBSTRING_INDEX(CURRENT_USER(), '@', 1)
-			OR Super_priv = 'Y' OR Grant_priv = 'Y' OR Create_user_priv = 'Y')`,
-		username).Scan(&admin)
+	rows, err := m.db.QueryContext(ctx, `
+		SELECT Host, (User = SUBSTRING_INDEX(CURRENT_USER(), '@', 1)
+			OR Super_priv = 'Y' OR Grant_priv = 'Y' OR Create_user_priv = 'Y')
+		FROM mysql.user WHERE User = ? ORDER BY Host`, username)
 	if err != nil {
-		return fmt.Errorf("look up user %q: %w", username, err)
+		return nil, fmt.Errorf("look up user %q: %w", username, err)
 	}
-	if admin > 0 {
-		return fmt.Errorf("user %q is an administrator or the admin user: %w", username, ErrReserved)
+	defer rows.Close()
+	var hosts []string
+	for rows.Next() {
+		var host string
+		var admin bool
+		if err := rows.Scan(&host, &admin); err != nil {
+			return nil, fmt.Errorf("look up user %q: %w", username, err)
+		}
+		if admin {
+			return nil, fmt.Errorf("user %q is an administrator or the admin user: %w", username, ErrReserved)
+		}
+		hosts = append(hosts, host)
 	}
-	return nil
-}
-
-// userHosts returns the host patterns the user exists for (one account per
-// host in MariaDB), sorted.
-func (m *MariaDB) userHosts(ctx context.Context, username string) ([]string, error) {
-	rows, err := m.db.QueryContext(ctx, "SELECT Host FROM mysql.user WHERE User = ? ORDER BY Host", username)
-	if err != nil {
-		return nil, fmt.Errorf("list hosts of user %q: %w", username, err)
-	}
-	hosts, err := scanStrings(rows)
-	if err != nil {
-		return nil, fmt.Errorf("list hosts of user %q: %w", username, err)
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("look up user %q: %w", username, err)
 	}
 	return hosts, nil
-}
-
-// withPrivateConn runs fn on a connection of its own that is discarded
-// afterwards, so session settings made by fn (sql_log_off) can never leak to
-// other callers of the pool, even if fn fails half-way.
-func (m *MariaDB) withPrivateConn(ctx context.Context, fn func(*sql.Conn) error) error {
-	conn, err := m.db.Conn(ctx)
-	if err != nil {
-		return fmt.Errorf("mariadb: get connection: %w", err)
-	}
-	defer func() {
-		// Returning driver.ErrBadConn from Raw makes database/sql close the
-		// connection instead of returning it to the pool.
-		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
-		_ = conn.Close()
-	}()
-	return fn(conn)
 }
 
 // EnsureUser creates the user with the password for each allowed host (for
@@ -230,7 +241,8 @@ func (m *MariaDB) EnsureUser(ctx context.Context, username, password string) err
 // the seam for host allowlists: hosts are created if missing, and every
 // existing account of the user gets the password.
 func (m *MariaDB) ensureUserHosts(ctx context.Context, username, password string, hosts []string) error {
-	if err := m.checkUserManageable(ctx, username); err != nil {
+	existing, err := m.manageableUserHosts(ctx, username)
+	if err != nil {
 		return err
 	}
 	hash := MySQLNativeHash(password)
@@ -240,40 +252,32 @@ func (m *MariaDB) ensureUserHosts(ctx context.Context, username, password string
 	if !nativeHashRE.MatchString(hash) {
 		return fmt.Errorf("user %q: internal error: password hash has an unexpected form", username)
 	}
-	existing, err := m.userHosts(ctx, username)
-	if err != nil {
-		return err
+	exec := func(what, host, stmt string) error {
+		// The quiet pool keeps the hash out of the general query log. (The
+		// binary log still carries it: replicas need it.)
+		if _, err := m.quiet.ExecContext(ctx, stmt); err != nil {
+			code := strconv.Itoa(int(mariaErrNumber(err)))
+			return fmt.Errorf("%s user %q@%q: %w", what, username, host, withholdSecrets(err, code, hash, password))
+		}
+		return nil
 	}
-	return m.withPrivateConn(ctx, func(conn *sql.Conn) error {
-		// Keep the hash out of the general query log. (The binary log still
-		// carries it: replicas need it.)
-		if _, err := conn.ExecContext(ctx, "SET SESSION sql_log_off = 1"); err != nil {
-			return fmt.Errorf("user %q: disable general log for session: %w", username, err)
-		}
-		exec := func(what, host, stmt string) error {
-			if _, err := conn.ExecContext(ctx, stmt); err != nil {
-				code := strconv.Itoa(int(mariaErrNumber(err)))
-				return fmt.Errorf("%s user %q@%q: %w", what, username, host, withholdSecrets(err, code, hash, password))
-			}
-			return nil
-		}
-		for _, h := range hosts {
-			acct := mariaAccount(username, h)
+	for _, h := range union(hosts, existing) {
+		acct := mariaAccount(username, h)
+		if !slices.Contains(existing, h) {
+			// IF NOT EXISTS: a concurrent create of the same account must
+			// not fail; the ALTER below is skipped only for accounts that
+			// this statement certainly made with this hash.
 			if err := exec("create", h, "CREATE USER IF NOT EXISTS "+acct+" IDENTIFIED BY PASSWORD '"+hash+"'"); err != nil {
 				return err
 			}
+			continue
 		}
-		for _, h := range union(hosts, existing) {
-			// ALTER even right after CREATE: CREATE USER IF NOT EXISTS leaves
-			// an existing account's password alone, and ACCOUNT UNLOCK undoes
-			// the lock of an interrupted DropUser.
-			acct := mariaAccount(username, h)
-			if err := exec("alter", h, "ALTER USER "+acct+" IDENTIFIED BY PASSWORD '"+hash+"' ACCOUNT UNLOCK"); err != nil {
-				return err
-			}
+		// ACCOUNT UNLOCK undoes the lock of an interrupted DropUser.
+		if err := exec("alter", h, "ALTER USER "+acct+" IDENTIFIED BY PASSWORD '"+hash+"' ACCOUNT UNLOCK"); err != nil {
+			return err
 		}
-		return nil
-	})
+	}
+	return nil
 }
 
 // EnsureDatabase creates the database if missing (utf8mb4, unicode
@@ -288,12 +292,9 @@ func (m *MariaDB) EnsureDatabase(ctx context.Context, name, owner string) error 
 	if mariaReservedDatabases[name] {
 		return fmt.Errorf("database %q: %w", name, ErrReserved)
 	}
-	if err := m.checkUserManageable(ctx, owner); err != nil {
-		return fmt.Errorf("database %q: owner: %w", name, err)
-	}
-	hosts, err := m.userHosts(ctx, owner)
+	hosts, err := m.manageableUserHosts(ctx, owner)
 	if err != nil {
-		return err
+		return fmt.Errorf("database %q: owner: %w", name, err)
 	}
 	if len(hosts) == 0 {
 		return fmt.Errorf("database %q: owner %q: %w", name, owner, ErrNoSuchUser)
@@ -457,10 +458,7 @@ func (m *MariaDB) DropUser(ctx context.Context, username string) error {
 	if err := validNames("user", username); err != nil {
 		return err
 	}
-	if err := m.checkUserManageable(ctx, username); err != nil {
-		return err
-	}
-	hosts, err := m.userHosts(ctx, username)
+	hosts, err := m.manageableUserHosts(ctx, username)
 	if err != nil {
 		return err
 	}
@@ -504,11 +502,11 @@ func (m *MariaDB) UserExists(ctx context.Context, username string) (bool, error)
 	if err := validNames("user", username); err != nil {
 		return false, err
 	}
-	hosts, err := m.userHosts(ctx, username)
-	if err != nil {
-		return false, err
+	var n int
+	if err := m.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM mysql.user WHERE User = ?", username).Scan(&n); err != nil {
+		return false, fmt.Errorf("look up user %q: %w", username, err)
 	}
-	return len(hosts) > 0, nil
+	return n > 0, nil
 }
 
 // ListDatabases returns the databases whose names start with prefix, sorted.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/cellar/cellar/internal/provision"
 	"github.com/cellar/cellar/internal/store"
 )
 
@@ -14,12 +15,15 @@ const (
 	opDelete = "delete"
 )
 
-// The steps of a create, in order. The intent (a 'creating' row and a
-// pending operation) is committed before any of them, so a crash between
-// two steps leaves a record the reconciler uses to roll the create back:
-// the client never received the password, so there is nothing to keep.
+// The steps of a create. The intent (a 'creating' row and a pending
+// operation) is committed before any of them, so a crash between two steps
+// leaves a record the reconciler uses to roll the create back: the client
+// never received the password, so there is nothing to keep.
 //
-//	intent → Vault secret → user → database → commit 'active'
+//	intent → { Vault secret ‖ user → database } → commit 'active'
+//
+// Since anything short of the final commit is rolled back as a whole, the
+// Vault write need not precede the DDL: it runs alongside it.
 func (s *Service) provisionCreate(ctx context.Context, lk *store.Lock, srv store.Server, db store.Database, op store.Operation, password string, c Caller) error {
 	if err := s.fail.Hit("create.after_intent"); err != nil {
 		return err
@@ -28,20 +32,50 @@ func (s *Service) provisionCreate(ctx context.Context, lk *store.Lock, srv store
 	if err != nil {
 		return err
 	}
-	// Vault first: the password must be safe before it is usable anywhere.
-	version, err := s.vault.Put(ctx, db.VaultPath, map[string]any{
-		"username": db.Username,
-		"password": password,
-		"engine":   db.Engine,
-		"database": db.Name,
-		"server":   srv.Name,
-	})
+	type written struct {
+		version int
+		err     error
+	}
+	secret := make(chan written, 1)
+	go func() {
+		version, err := s.vault.Put(ctx, db.VaultPath, map[string]any{
+			"username": db.Username,
+			"password": password,
+			"engine":   db.Engine,
+			"database": db.Name,
+			"server":   srv.Name,
+		})
+		if err == nil {
+			err = s.fail.Hit("create.after_secret")
+		}
+		secret <- written{version, err}
+	}()
+	err = s.createOnServer(ctx, drv, db, password)
+	w := <-secret
 	if err != nil {
 		return err
 	}
-	if err := s.fail.Hit("create.after_secret"); err != nil {
-		return err
+	if w.err != nil {
+		return w.err
 	}
+	err = lk.InTx(ctx, func(q *store.Queries) error {
+		v := int32(w.version)
+		if err := q.MarkDatabaseActive(ctx, store.MarkDatabaseActiveParams{ID: db.ID, VaultVersion: &v}); err != nil {
+			return err
+		}
+		if err := q.FinishOperation(ctx, store.FinishOperationParams{ID: op.ID, State: "succeeded"}); err != nil {
+			return err
+		}
+		return insertEvent(ctx, q, db, "created", op, c.RemoteAddr, map[string]any{"server": srv.Name, "vault_version": w.version})
+	})
+	if err != nil {
+		return fmt.Errorf("record create: %w", err)
+	}
+	return s.fail.Hit("create.after_commit")
+}
+
+// createOnServer makes the user, then its database.
+func (s *Service) createOnServer(ctx context.Context, drv provision.Driver, db store.Database, password string) error {
 	if err := drv.EnsureUser(ctx, db.Username, password); err != nil {
 		return err
 	}
@@ -51,23 +85,7 @@ func (s *Service) provisionCreate(ctx context.Context, lk *store.Lock, srv store
 	if err := drv.EnsureDatabase(ctx, db.Name, db.Username); err != nil {
 		return err
 	}
-	if err := s.fail.Hit("create.after_database"); err != nil {
-		return err
-	}
-	err = lk.InTx(ctx, func(q *store.Queries) error {
-		v := int32(version)
-		if err := q.MarkDatabaseActive(ctx, store.MarkDatabaseActiveParams{ID: db.ID, VaultVersion: &v}); err != nil {
-			return err
-		}
-		if err := q.FinishOperation(ctx, store.FinishOperationParams{ID: op.ID, State: "succeeded"}); err != nil {
-			return err
-		}
-		return insertEvent(ctx, q, db, "created", op, c.RemoteAddr, map[string]any{"server": srv.Name, "vault_version": version})
-	})
-	if err != nil {
-		return fmt.Errorf("record create: %w", err)
-	}
-	return s.fail.Hit("create.after_commit")
+	return s.fail.Hit("create.after_database")
 }
 
 // rollbackCreate removes whatever an interrupted create made, in reverse
