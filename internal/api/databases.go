@@ -27,12 +27,12 @@ type createDatabaseResponse struct {
 func (s *Server) createDatabase(w http.ResponseWriter, r *http.Request) {
 	req, err := decode[service.CreateDatabaseRequest](r)
 	if err != nil {
-		writeError(w, r, s.logger(r), err)
+		writeError(w, r, s.log, err)
 		return
 	}
 	res, err := s.svc.CreateDatabase(r.Context(), caller(r), req)
 	if err != nil {
-		writeError(w, r, s.logger(r), err)
+		writeError(w, r, s.log, err)
 		return
 	}
 	out := createDatabaseResponse{
@@ -66,7 +66,7 @@ type successResponse struct {
 func (s *Server) deleteDatabaseByBody(w http.ResponseWriter, r *http.Request) {
 	req, err := decode[service.DeleteDatabaseRequest](r)
 	if err != nil {
-		writeError(w, r, s.logger(r), err)
+		writeError(w, r, s.log, err)
 		return
 	}
 	s.deleteDatabase(w, r, req)
@@ -83,7 +83,7 @@ func (s *Server) deleteDatabaseByPath(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) deleteDatabase(w http.ResponseWriter, r *http.Request, req service.DeleteDatabaseRequest) {
 	if err := s.svc.DeleteDatabase(r.Context(), caller(r), req); err != nil {
-		writeError(w, r, s.logger(r), err)
+		writeError(w, r, s.log, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, successResponse{
@@ -115,7 +115,7 @@ func (s *Server) listDatabases(w http.ResponseWriter, r *http.Request) {
 	dbType := chi.URLParam(r, "db_type")
 	dbs, err := s.svc.ListDatabases(r.Context(), caller(r), dbType, r.URL.Query().Get("customer_id"))
 	if err != nil {
-		writeError(w, r, s.logger(r), err)
+		writeError(w, r, s.log, err)
 		return
 	}
 	out := listDatabasesResponse{DBType: dbType, Databases: make([]databaseJSON, 0, len(dbs))}
@@ -142,7 +142,7 @@ type engineJSON struct {
 func (s *Server) listEngines(w http.ResponseWriter, r *http.Request) {
 	engines, err := s.svc.ListEngines(r.Context(), caller(r))
 	if err != nil {
-		writeError(w, r, s.logger(r), err)
+		writeError(w, r, s.log, err)
 		return
 	}
 	out := struct {

@@ -37,7 +37,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		if c.Err != nil {
 			out.Status = "unavailable"
 			out.Checks[c.Name] = "unavailable"
-			s.logger(r).WarnContext(r.Context(), "readiness check failed", "check", c.Name, "err", c.Err)
+			s.log.WarnContext(r.Context(), "readiness check failed", "check", c.Name, "err", c.Err)
 			continue
 		}
 		out.Checks[c.Name] = "ok"

@@ -32,12 +32,12 @@ func apiKeyJSONFrom(k service.APIKey) apiKeyJSON {
 func (s *Server) createKey(w http.ResponseWriter, r *http.Request) {
 	req, err := decode[service.CreateKeyRequest](r)
 	if err != nil {
-		writeError(w, r, s.logger(r), err)
+		writeError(w, r, s.log, err)
 		return
 	}
 	k, err := s.svc.CreateKey(r.Context(), caller(r), req)
 	if err != nil {
-		writeError(w, r, s.logger(r), err)
+		writeError(w, r, s.log, err)
 		return
 	}
 	noStore(w)
@@ -50,7 +50,7 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request) {
 func (s *Server) listKeys(w http.ResponseWriter, r *http.Request) {
 	keys, err := s.svc.ListKeys(r.Context(), caller(r))
 	if err != nil {
-		writeError(w, r, s.logger(r), err)
+		writeError(w, r, s.log, err)
 		return
 	}
 	out := struct {
@@ -65,7 +65,7 @@ func (s *Server) listKeys(w http.ResponseWriter, r *http.Request) {
 func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request) {
 	k, err := s.svc.RevokeKey(r.Context(), caller(r), chi.URLParam(r, "key_id"))
 	if err != nil {
-		writeError(w, r, s.logger(r), err)
+		writeError(w, r, s.log, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, successResponse{Success: true, Message: "API key " + k.Prefix + " revoked"})

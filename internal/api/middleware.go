@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"regexp"
@@ -15,22 +14,20 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 
 	"github.com/cellar/cellar/internal/cellar"
+	"github.com/cellar/cellar/internal/logctx"
 	"github.com/cellar/cellar/internal/service"
 )
 
 type ctxKey int
 
-const (
-	requestIDKey ctxKey = iota
-	principalKey
-	loggerKey
-)
+const principalKey ctxKey = iota
 
 var incomingRequestID = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
 
 // withRequestID gives every request an id: the caller's X-Request-ID when it
-// is sane, otherwise a new one. It is echoed in the response, carried by the
-// request's logger and written into problem bodies and audit events.
+// is sane, otherwise a new one. It is echoed in the response, written into
+// problem bodies and audit events, and added to every log line logged with
+// the request's context (see package logctx), in whatever layer.
 func (s *Server) withRequestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get("X-Request-ID")
@@ -38,23 +35,11 @@ func (s *Server) withRequestID(next http.Handler) http.Handler {
 			id = "req_" + cellar.RandomToken(20)
 		}
 		w.Header().Set("X-Request-ID", id)
-		ctx := context.WithValue(r.Context(), requestIDKey, id)
-		ctx = context.WithValue(ctx, loggerKey, s.log.With("request_id", id))
-		next.ServeHTTP(w, r.WithContext(ctx))
+		next.ServeHTTP(w, r.WithContext(logctx.WithRequestID(r.Context(), id)))
 	})
 }
 
-func requestIDFrom(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey).(string)
-	return id
-}
-
-func (s *Server) logger(r *http.Request) *slog.Logger {
-	if l, ok := r.Context().Value(loggerKey).(*slog.Logger); ok {
-		return l
-	}
-	return s.log
-}
+func requestIDFrom(ctx context.Context) string { return logctx.RequestID(ctx) }
 
 // observe logs each request once it is done and records its duration by
 // route pattern (never by raw path, which would make unbounded labels).
@@ -78,7 +63,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		if p, ok := principalFrom(r.Context()); ok {
 			attrs = append(attrs, "key", p.KeyPrefix)
 		}
-		s.logger(r).InfoContext(r.Context(), "request", attrs...)
+		s.log.InfoContext(r.Context(), "request", attrs...)
 	})
 }
 
@@ -91,7 +76,7 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				s.logger(r).ErrorContext(r.Context(), "panic", "value", fmt.Sprint(v), "stack", string(debug.Stack()))
+				s.log.ErrorContext(r.Context(), "panic", "value", fmt.Sprint(v), "stack", string(debug.Stack()))
 				writeProblem(w, r, cellar.CodeInternal, "an unexpected error occurred; quote the request id when reporting it", nil)
 			}
 		}()
@@ -118,7 +103,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := s.svc.Authenticate(r.Context(), r.Header.Get("X-API-Key"))
 		if err != nil {
-			writeError(w, r, s.logger(r), err)
+			writeError(w, r, s.log, err)
 			return
 		}
 		ctx := context.WithValue(r.Context(), principalKey, p)

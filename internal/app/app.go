@@ -24,6 +24,7 @@ import (
 	"github.com/cellar/cellar/internal/config"
 	"github.com/cellar/cellar/internal/failpoint"
 	"github.com/cellar/cellar/internal/harness"
+	"github.com/cellar/cellar/internal/logctx"
 	"github.com/cellar/cellar/internal/secrets"
 	"github.com/cellar/cellar/internal/service"
 	"github.com/cellar/cellar/internal/store"
@@ -224,10 +225,11 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
 	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
 	if cfg.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		h = slog.NewJSONHandler(w, opts)
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(logctx.Handler{Handler: h})
 }
 
 func printConfig(w io.Writer) error {
