@@ -465,12 +465,12 @@ func TestMariaDBReserved(t *testing.T) {
 
 	for what, err := range map[string]error{
 		"EnsureUser(root)":            d.EnsureUser(ctx, "root", "x-password"),
-		"EnsureUser(admin)":           d.EnsureUser(ctx, "admin", "x-password"),
+		"EnsureUser(admin)":           d.EnsureUser(ctx, mariaAdminUser, "x-password"),
 		"EnsureUser(boss)":            d.EnsureUser(ctx, boss, "x-password"),
-		"DropUser(admin)":             d.DropUser(ctx, "admin"),
+		"DropUser(admin)":             d.DropUser(ctx, mariaAdminUser),
 		"DropUser(mysql)":             d.DropUser(ctx, "mysql"),
 		"DropUser(boss)":              d.DropUser(ctx, boss),
-		"EnsureDatabase(owner=admin)": d.EnsureDatabase(ctx, "cust_rsv_db", "admin"),
+		"EnsureDatabase(owner=admin)": d.EnsureDatabase(ctx, "cust_rsv_db", mariaAdminUser),
 		"EnsureDatabase(mysql)":       d.EnsureDatabase(ctx, "mysql", "cust_x"),
 		"DropDatabase(mysql)":         d.DropDatabase(ctx, "mysql"),
 		"DropDatabase(sys)":           d.DropDatabase(ctx, "sys"),

@@ -313,9 +313,17 @@ func TestPostgresDropUserWithSession(t *testing.T) {
 	const user, pw = "cust_uses_u", "pw-user-session"
 	pgCleanup(t, d, nil, []string{user})
 	must(t, "EnsureUser", d.EnsureUser(ctx, user, pw))
+	// The harness revokes CONNECT on "postgres" from PUBLIC, so the
+	// sessions go to a scratch database that PUBLIC may enter (a grant to
+	// the user itself would be a dependency that blocks DROP ROLE).
+	const scratch = "cust_uses_scratch"
+	admin := pgAdmin(t)
+	_, err := admin.Exec(ctx, "CREATE DATABASE "+scratch)
+	must(t, "create scratch database", err)
+	t.Cleanup(func() { admin.Exec(context.Background(), "DROP DATABASE IF EXISTS "+scratch+" WITH (FORCE)") })
 	var conns []*pgx.Conn
 	for i := 0; i < 3; i++ {
-		c, err := pgLogin(ctx, user, pw, "postgres") // PUBLIC may still connect to "postgres" here
+		c, err := pgLogin(ctx, user, pw, scratch)
 		must(t, "login", err)
 		defer c.Close(context.Background())
 		conns = append(conns, c)
