@@ -28,12 +28,13 @@ test-short: ## unit tests only (no servers)
 bench: deps build ## API latency against raw DDL + Vault on the same servers, in one run
 	$(GO) run ./cmd/bench
 
-generate: ## regenerate sqlc code in internal/store
+generate: ## regenerate sqlc code (internal/store) and the OpenAPI document (internal/api/openapi.json)
 	./scripts/sqlc.sh generate
+	python3 scripts/openapi.py
 
 check-generated: generate ## fail if generated code differs from what is committed
-	@git diff --exit-code -- internal/store || (echo "internal/store is stale: run make generate and commit" >&2; exit 1)
-	@test -z "$$(git status --porcelain -- internal/store)" || (echo "untracked generated files in internal/store" >&2; exit 1)
+	@git diff --exit-code -- internal/store internal/api/openapi.json || (echo "generated files are stale: run make generate and commit" >&2; exit 1)
+	@test -z "$$(git status --porcelain -- internal/store internal/api/openapi.json)" || (echo "untracked generated files" >&2; exit 1)
 
 lint: ## go vet and gofmt
 	$(GO) vet ./...

@@ -50,6 +50,7 @@ func (s *Server) createDatabase(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusOK
 		out.Message = fmt.Sprintf("Database %s already exists; its password is not shown again (rotate it to get a new one)", res.Database)
 	} else {
+		rememberSecret(r.Context(), res.Password, res.SecretPath, res.SecretVersion)
 		out.Password = &res.Password
 		out.PasswordGenerated = true
 		out.Message = fmt.Sprintf("Database %s created; store the password now, it will not be shown again", res.Database)

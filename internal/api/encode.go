@@ -35,11 +35,7 @@ func decode[T any](r *http.Request) (T, error) {
 	}
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return v, cellar.Errorf(cellar.CodeTooLarge, "the request body exceeds %d bytes", tooLarge.Limit)
-		}
-		return v, cellar.Errorf(cellar.CodeMalformed, "the request body could not be read")
+		return v, decodeReadError(err)
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		return v, cellar.Errorf(cellar.CodeMalformed, "the request body is empty; send a JSON object")
@@ -55,13 +51,28 @@ func decode[T any](r *http.Request) (T, error) {
 	return v, nil
 }
 
-// decodeOptional is decode for endpoints whose body may be omitted.
+// decodeOptional is decode for endpoints whose body may be omitted: an
+// empty body gives the zero value, whatever the Content-Type says.
 func decodeOptional[T any](r *http.Request) (T, error) {
-	if r.ContentLength == 0 && r.Header.Get("Content-Type") == "" {
-		var zero T
+	var zero T
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return zero, decodeReadError(err)
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
 		return zero, nil
 	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
 	return decode[T](r)
+}
+
+// decodeReadError explains a failure to read a request body.
+func decodeReadError(err error) error {
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return cellar.Errorf(cellar.CodeTooLarge, "the request body exceeds %d bytes", tooLarge.Limit)
+	}
+	return cellar.Errorf(cellar.CodeMalformed, "the request body could not be read")
 }
 
 func requireJSON(r *http.Request) error {

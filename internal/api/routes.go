@@ -29,13 +29,19 @@ func (s *Server) routes() http.Handler {
 	r.Get("/v1/openapi.json", s.openAPI)
 
 	r.Group(func(r chi.Router) {
-		r.Use(s.authenticate)
+		r.Use(s.authenticate, s.idempotent)
 
 		r.Post("/v1/databases", s.createDatabase)
 		r.Delete("/v1/databases", s.deleteDatabaseByBody)
 		r.Get("/v1/databases/engines", s.listEngines)
+		r.Get("/v1/databases/history", s.history)
 		r.Get("/v1/databases/{db_type}", s.listDatabases)
+		r.Patch("/v1/databases/{db_type}/{db_name}", s.updateDatabase)
 		r.Delete("/v1/databases/{db_type}/{db_name}", s.deleteDatabaseByPath)
+		r.Get("/v1/databases/{db_type}/{db_name}/credentials", s.getCredentials)
+		r.Post("/v1/databases/{db_type}/{db_name}/credentials/rotate", s.rotateCredentials)
+		r.Post("/v1/databases/{db_type}/{db_name}/restart", s.restartDatabase)
+		r.Get("/v1/databases/{db_type}/{db_name}/info", s.databaseInfo)
 
 		r.Post("/v1/admin/keys", s.createKey)
 		r.Get("/v1/admin/keys", s.listKeys)

@@ -156,7 +156,10 @@ func start(ctx context.Context, cfg config.Config, log *slog.Logger, serving boo
 		log.Warn("failpoints are set; this process will crash on purpose", "failpoints", cfg.Failpoints)
 	}
 	env.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	env.svc = service.New(service.Deps{Store: env.store, Vault: vault, Logger: log, Registerer: env.registry, Failpoints: fps})
+	env.svc = service.New(service.Deps{
+		Store: env.store, Vault: vault, Logger: log, Registerer: env.registry, Failpoints: fps,
+		DefaultConnectionLimit: cfg.DefaultConnectionLimit,
+	})
 	for _, s := range cfg.Servers {
 		srv, err := env.svc.RegisterServer(ctx, service.ServerSpec{
 			Name: s.Name, Engine: cellar.Engine(s.Engine), AdminDSN: s.AdminDSN,

@@ -2,9 +2,11 @@ package app_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +15,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/cellar/cellar/internal/testenv"
 )
@@ -290,4 +295,112 @@ func rawRequest(method, url, key, body string) (int, error) {
 	}
 	resp.Body.Close()
 	return resp.StatusCode, nil
+}
+
+// TestCrash_KillDuringRotate_VaultPasswordWorks kills Cellar at each step of
+// a rotation; after reconciling, the password in Vault is the one that
+// works, and the metadata records its version.
+func TestCrash_KillDuringRotate_VaultPasswordWorks(t *testing.T) {
+	testenv.Need(t, env)
+	steps := []string{"rotate.after_intent", "rotate.after_secret", "rotate.after_server"}
+	for _, engine := range []string{"postgresql", "mariadb"} {
+		for _, step := range steps {
+			t.Run(engine+"/"+step, func(t *testing.T) {
+				c := env.NewCustomer(t)
+				var db struct {
+					DBName string `json:"db_name"`
+				}
+				c.Expect(t, http.StatusCreated, "POST", "/v1/databases", map[string]any{"db_type": engine, "requested_name": "spinning"}).Decode(t, &db)
+				srv := startProcess(t, step+"=kill")
+				if code, err := rawRequest("POST", "http://"+srv.addr+"/v1/databases/"+engine+"/"+db.DBName+"/credentials/rotate", c.Key, ""); err == nil {
+					t.Fatalf("rotate answered %d; the failpoint should have killed the server first", code)
+				}
+				srv.expectKilled(t)
+				reconcile(t)
+
+				secret, err := env.Vault(t).KVv2("secret").Get(context.Background(), "cellar/customers/"+c.CustomerID+"/"+engine+"/"+db.DBName)
+				if err != nil {
+					t.Fatal(err)
+				}
+				password, _ := secret.Data["password"].(string)
+				if err := login(engine, db.DBName, password); err != nil {
+					t.Fatalf("the password in Vault (version %d) does not work: %v", secret.VersionMetadata.Version, err)
+				}
+				var recorded int
+				if err := env.Metadata(t).QueryRow(context.Background(), "SELECT vault_version FROM databases WHERE name = $1 AND status = 'active'", db.DBName).Scan(&recorded); err != nil {
+					t.Fatal(err)
+				}
+				if recorded != secret.VersionMetadata.Version {
+					t.Fatalf("metadata records version %d, Vault has %d", recorded, secret.VersionMetadata.Version)
+				}
+				if _, pending := metadataState(t, db.DBName); pending != 0 {
+					t.Fatalf("%d operations pending", pending)
+				}
+			})
+		}
+	}
+}
+
+// TestCrash_KillDuringUpdate_LimitReachesServer: the metadata holds the
+// desired limit; the reconciler applies it to the server.
+func TestCrash_KillDuringUpdate_LimitReachesServer(t *testing.T) {
+	testenv.Need(t, env)
+	for _, engine := range []string{"postgresql", "mariadb"} {
+		t.Run(engine, func(t *testing.T) {
+			c := env.NewCustomer(t)
+			var db struct {
+				DBName string `json:"db_name"`
+			}
+			c.Expect(t, http.StatusCreated, "POST", "/v1/databases", map[string]any{"db_type": engine, "requested_name": "throttled"}).Decode(t, &db)
+			srv := startProcess(t, "update.after_intent=kill")
+			if _, err := rawRequest("PATCH", "http://"+srv.addr+"/v1/databases/"+engine+"/"+db.DBName, c.Key, `{"connection_limit": 17}`); err == nil {
+				t.Fatal("the failpoint should have killed the server first")
+			}
+			srv.expectKilled(t)
+			reconcile(t)
+			if got := serverConnectionLimit(t, engine, db.DBName); got != 17 {
+				t.Fatalf("server connection limit %d, want 17", got)
+			}
+			if _, pending := metadataState(t, db.DBName); pending != 0 {
+				t.Fatalf("%d operations pending", pending)
+			}
+		})
+	}
+}
+
+// login connects as the database's user with password, on the real server.
+func login(engine, name, password string) error {
+	ctx := context.Background()
+	if engine == "postgresql" {
+		u := url.URL{Scheme: "postgres", User: url.UserPassword(name, password),
+			Host: fmt.Sprintf("127.0.0.1:%d", env.Services.PG.Port), Path: "/" + name, RawQuery: "sslmode=disable"}
+		conn, err := pgx.Connect(ctx, u.String())
+		if err != nil {
+			return err
+		}
+		return conn.Close(ctx)
+	}
+	cfg := mysql.NewConfig()
+	cfg.User, cfg.Passwd, cfg.Net, cfg.Addr, cfg.DBName = name, password, "tcp", fmt.Sprintf("127.0.0.1:%d", env.Services.MariaDB.Port), name
+	db, err := sql.Open("mysql", cfg.FormatDSN())
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return db.PingContext(ctx)
+}
+
+func serverConnectionLimit(t *testing.T, engine, name string) int {
+	t.Helper()
+	var limit int
+	var err error
+	if engine == "postgresql" {
+		err = env.PG(t).QueryRow(context.Background(), "SELECT datconnlimit FROM pg_database WHERE datname = $1", name).Scan(&limit)
+	} else {
+		err = env.MariaDB(t).QueryRow("SELECT max_user_connections FROM mysql.user WHERE User = ? LIMIT 1", name).Scan(&limit)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return limit
 }

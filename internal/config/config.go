@@ -36,6 +36,8 @@ type Config struct {
 	BootstrapAPIKey   string        // CELLAR_BOOTSTRAP_API_KEY
 	ReconcileInterval time.Duration // CELLAR_RECONCILE_INTERVAL
 	ServerCapacity    int           // CELLAR_SERVER_CAPACITY
+	// DefaultConnectionLimit is set on every new database.
+	DefaultConnectionLimit int // CELLAR_DEFAULT_CONNECTION_LIMIT
 
 	// Failpoints, for crash tests only: "step=action,..." (see package failpoint).
 	Failpoints string // CELLAR_FAILPOINTS
@@ -87,6 +89,7 @@ var Vars = []Var{
 	{"CELLAR_MARIADB_PUBLIC_PORT", "(port of the DSN)", "MariaDB port given to customers"},
 	{"CELLAR_MARIADB_SERVER_NAME", "mariadb-1", "name of that server in the metadata"},
 	{"CELLAR_SERVER_CAPACITY", "500", "databases placed on one managed server at most"},
+	{"CELLAR_DEFAULT_CONNECTION_LIMIT", "100", "connection limit of a new database (10 to 1000; customers change it with PATCH)"},
 	{"CELLAR_BOOTSTRAP_API_KEY", "(generated and printed once)", "admin API key created at start if it does not exist (at least 32 characters)"},
 	{"CELLAR_RECONCILE_INTERVAL", "1m", "how often interrupted operations are finished and drift is checked"},
 }
@@ -125,18 +128,19 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 
 	c := Config{
-		ListenAddr:        get("CELLAR_LISTEN_ADDR"),
-		LogFormat:         get("CELLAR_LOG_FORMAT"),
-		LogLevel:          get("CELLAR_LOG_LEVEL"),
-		MaxBodyBytes:      int64(integer("CELLAR_MAX_BODY_BYTES", 1024, 64<<20)),
-		RequestTimeout:    duration("CELLAR_REQUEST_TIMEOUT"),
-		DataDir:           get("CELLAR_DATA_DIR"),
-		VaultBin:          get("CELLAR_VAULT_BIN"),
-		MetadataDSN:       get("CELLAR_METADATA_DSN"),
-		BootstrapAPIKey:   getenv("CELLAR_BOOTSTRAP_API_KEY"),
-		ReconcileInterval: duration("CELLAR_RECONCILE_INTERVAL"),
-		ServerCapacity:    integer("CELLAR_SERVER_CAPACITY", 1, 1_000_000),
-		Failpoints:        get("CELLAR_FAILPOINTS"),
+		ListenAddr:             get("CELLAR_LISTEN_ADDR"),
+		LogFormat:              get("CELLAR_LOG_FORMAT"),
+		LogLevel:               get("CELLAR_LOG_LEVEL"),
+		MaxBodyBytes:           int64(integer("CELLAR_MAX_BODY_BYTES", 1024, 64<<20)),
+		RequestTimeout:         duration("CELLAR_REQUEST_TIMEOUT"),
+		DataDir:                get("CELLAR_DATA_DIR"),
+		VaultBin:               get("CELLAR_VAULT_BIN"),
+		MetadataDSN:            get("CELLAR_METADATA_DSN"),
+		BootstrapAPIKey:        getenv("CELLAR_BOOTSTRAP_API_KEY"),
+		ReconcileInterval:      duration("CELLAR_RECONCILE_INTERVAL"),
+		ServerCapacity:         integer("CELLAR_SERVER_CAPACITY", 1, 1_000_000),
+		DefaultConnectionLimit: integer("CELLAR_DEFAULT_CONNECTION_LIMIT", 10, 1000),
+		Failpoints:             get("CELLAR_FAILPOINTS"),
 		Vault: VaultConfig{
 			Addr:   get("CELLAR_VAULT_ADDR"),
 			Token:  getenv("CELLAR_VAULT_TOKEN"),

@@ -21,6 +21,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 )
 
@@ -43,6 +44,40 @@ var ErrNoSuchUser = errors.New("user does not exist")
 // marks it with pg_database.datconnlimit = -2). Nobody can connect to such a
 // database; the only way forward is to finish the drop with DropDatabase.
 var ErrDatabaseInvalid = errors.New("database is invalid (interrupted DROP DATABASE); finish it with DropDatabase")
+
+// ErrNoSuchDatabase is returned (wrapped) by SetConnectionLimit,
+// EndDatabaseSessions and DatabaseInfo when the database does not exist.
+var ErrNoSuchDatabase = errors.New("database does not exist")
+
+// Unlimited is the connection limit that removes a limit (see
+// Driver.SetConnectionLimit and DatabaseInfo.ConnectionLimit).
+const Unlimited = -1
+
+// DatabaseInfo holds a database's live figures, read from the server by
+// Driver.DatabaseInfo.
+type DatabaseInfo struct {
+	// SizeBytes is the database's size: PostgreSQL's pg_database_size (files
+	// on disk, about 7.5 MB for an empty database), MariaDB's sum of
+	// DATA_LENGTH + INDEX_LENGTH over the schema's tables (0 when it has
+	// none). For InnoDB tables MariaDB's figure comes from index statistics,
+	// so it can lag behind recent writes until the statistics are
+	// recalculated (in the background, or by ANALYZE TABLE).
+	SizeBytes int64
+	// Connections is the number of current sessions on the database, counted
+	// the way EndDatabaseSessions selects them, without the admin connection
+	// that asks.
+	Connections int
+	// ConnectionLimit is the limit set by SetConnectionLimit, or Unlimited
+	// (-1). On PostgreSQL it is pg_database.datconnlimit; on MariaDB the
+	// MAX_USER_CONNECTIONS of the owner's accounts (the most permissive one
+	// if they differ; 0 if an account is set to refuse every connection).
+	ConnectionLimit int
+	// Owner is the database's owner: on PostgreSQL the role in
+	// pg_database.datdba; on MariaDB, which has no owners, the owner passed
+	// in if it holds the database-level grant on exactly this database, else
+	// the user that does (the first by name if several do), else "".
+	Owner string
+}
 
 // Driver manages databases and their users on one managed server. All methods
 // are idempotent: safe to call again after a crash at any point.
@@ -76,6 +111,36 @@ type Driver interface {
 	// ListUsers returns the names of users starting with prefix, sorted, for
 	// drift reports. An empty prefix lists all.
 	ListUsers(ctx context.Context, prefix string) ([]string, error)
+	// SetConnectionLimit caps the simultaneous connections to the database:
+	// on PostgreSQL with ALTER DATABASE ... CONNECTION LIMIT (per database;
+	// superusers are exempt), on MariaDB with ALTER USER ... WITH
+	// MAX_USER_CONNECTIONS for every host the owner exists for (per
+	// account, so each host pattern gets limit connections of its own).
+	// limit must be 1..math.MaxInt32, or Unlimited (-1) to remove the limit.
+	// owner must be the database's owner (PostgreSQL) or hold its grant
+	// (MariaDB). A missing database gives ErrNoSuchDatabase.
+	SetConnectionLimit(ctx context.Context, database, owner string, limit int) error
+	// UserSessions lists the ids of the user's current sessions (PostgreSQL
+	// backend pids, MariaDB connection ids), sorted, excluding the admin
+	// connection itself. A user without sessions, or that does not exist,
+	// has none.
+	UserSessions(ctx context.Context, username string) ([]int64, error)
+	// EndSessions ends those of ids that still belong to username (an id
+	// now used by another user's session is left alone) and returns how
+	// many it ended. It is meant for ending, after a password rotation, the
+	// sessions UserSessions listed before it.
+	EndSessions(ctx context.Context, username string, ids []int64) (int, error)
+	// EndDatabaseSessions ends every session on the database and returns
+	// how many it ended: on PostgreSQL those connected to it, on MariaDB
+	// those whose default database it is plus the owner's sessions that are
+	// not on another database of the owner's (a tenant user may connect
+	// without a default database and use qualified names). Never the
+	// admin's own connection. New sessions may start right after. A missing
+	// database gives ErrNoSuchDatabase.
+	EndDatabaseSessions(ctx context.Context, database, owner string) (int, error)
+	// DatabaseInfo reads the database's live figures. A missing database
+	// gives ErrNoSuchDatabase.
+	DatabaseInfo(ctx context.Context, database, owner string) (DatabaseInfo, error)
 	// Close releases the driver's connections.
 	Close()
 }
@@ -116,6 +181,17 @@ func validNames(pairs ...string) error {
 		}
 	}
 	return nil
+}
+
+// validLimit checks a connection limit for SetConnectionLimit: 1 up to the
+// largest value both engines store (a 32-bit signed integer), or Unlimited.
+// 0 is refused: it would lock the tenant out on PostgreSQL and mean
+// "unlimited" on MariaDB.
+func validLimit(limit int) error {
+	if limit == Unlimited || limit >= 1 && limit <= math.MaxInt32 {
+		return nil
+	}
+	return fmt.Errorf("invalid connection limit %d: want 1..%d, or %d for no limit", limit, math.MaxInt32, Unlimited)
 }
 
 // withholdSecrets returns err unchanged unless its text quotes one of the

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -477,4 +479,221 @@ func (p *Postgres) listNames(ctx context.Context, what, query, prefix string) ([
 		names = []string{}
 	}
 	return names, nil
+}
+
+// pgUndefinedDatabase is the SQLSTATE of a statement naming a database that
+// does not exist (or was dropped while the statement ran).
+const pgUndefinedDatabase = "3D000"
+
+// pgTerminateWaitMS is how long pg_terminate_backend waits for each backend
+// to exit (PostgreSQL 14+), so that an ended session is gone, not merely
+// signalled, when a method returns.
+const pgTerminateWaitMS = 5000
+
+// pgClientSessions selects the client sessions in pg_stat_activity other
+// than the admin connection running the query. Background processes that
+// are attached to a database (autovacuum workers, parallel workers) are not
+// sessions.
+const pgClientSessions = `FROM pg_catalog.pg_stat_activity
+	WHERE backend_type = 'client backend' AND pid <> pg_catalog.pg_backend_pid()`
+
+// SetConnectionLimit sets the database's CONNECTION LIMIT: at most limit
+// sessions of non-superusers at a time, or no limit for Unlimited (-1).
+// owner must be the database's owner (a mismatch is reported, not fixed:
+// EnsureDatabase converges owners). The current limit is read first, so an
+// unchanged limit costs no DDL. The database's advisory lock serializes this
+// with EnsureDatabase, which updates the same catalog row.
+//
+// The limit is checked when a session starts; sessions already open are not
+// ended when a lower limit is set.
+func (p *Postgres) SetConnectionLimit(ctx context.Context, database, owner string, limit int) error {
+	if err := validNames("database", database, "owner", owner); err != nil {
+		return err
+	}
+	if err := validLimit(limit); err != nil {
+		return fmt.Errorf("database %q: %w", database, err)
+	}
+	if pgReservedDatabases[database] {
+		return fmt.Errorf("database %q: %w", database, ErrReserved)
+	}
+	return pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, pgLockName, "cellar/provision/database/"+database); err != nil {
+			return fmt.Errorf("database %q: lock: %w", database, err)
+		}
+		var curOwner string
+		var cur int
+		err := tx.QueryRow(ctx,
+			"SELECT pg_catalog.pg_get_userbyid(datdba), datconnlimit FROM pg_catalog.pg_database WHERE datname = $1",
+			database).Scan(&curOwner, &cur)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("database %q: %w", database, ErrNoSuchDatabase)
+		}
+		if err != nil {
+			return fmt.Errorf("look up database %q: %w", database, err)
+		}
+		if cur == -2 {
+			return fmt.Errorf("database %q: %w", database, ErrDatabaseInvalid)
+		}
+		exists, err := checkRoleManageable(ctx, tx, owner)
+		if err != nil {
+			return fmt.Errorf("database %q: owner: %w", database, err)
+		}
+		if !exists {
+			return fmt.Errorf("database %q: owner %q: %w", database, owner, ErrNoSuchUser)
+		}
+		if curOwner != owner {
+			return fmt.Errorf("database %q is owned by %q, not %q", database, curOwner, owner)
+		}
+		if cur == limit {
+			return nil
+		}
+		// CONNECTION LIMIT takes no bind parameter; limit is a Go int
+		// checked by validLimit.
+		_, err = tx.Exec(ctx, "ALTER DATABASE "+pgQuote(database)+" CONNECTION LIMIT "+strconv.Itoa(limit))
+		if pgCode(err) == pgUndefinedDatabase {
+			return fmt.Errorf("database %q: %w", database, ErrNoSuchDatabase)
+		}
+		if err != nil {
+			return fmt.Errorf("set connection limit of database %q: %w", database, err)
+		}
+		return nil
+	})
+}
+
+// UserSessions returns the backend pids of the role's client sessions,
+// sorted. A role without sessions, or that does not exist, has none.
+func (p *Postgres) UserSessions(ctx context.Context, username string) ([]int64, error) {
+	if err := validNames("user", username); err != nil {
+		return nil, err
+	}
+	rows, err := p.pool.Query(ctx, "SELECT pid::int8 "+pgClientSessions+" AND usename = $1 ORDER BY pid", username)
+	if err != nil {
+		return nil, fmt.Errorf("list sessions of role %q: %w", username, err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, fmt.Errorf("list sessions of role %q: %w", username, err)
+	}
+	if ids == nil {
+		ids = []int64{}
+	}
+	return ids, nil
+}
+
+// EndSessions terminates those of the backends in ids that are still
+// sessions of username, and returns how many it ended. The ownership check
+// and the termination are one statement, so a pid whose session ended and
+// whose number went to another role's new session is left alone.
+//
+// A pid is a process id, so a pid reused by a new session of the same role
+// (after the kernel's pid counter wrapped) cannot be told apart from the old
+// session and is ended too.
+func (p *Postgres) EndSessions(ctx context.Context, username string, ids []int64) (int, error) {
+	if err := validNames("user", username); err != nil {
+		return 0, err
+	}
+	pids := make([]int32, 0, len(ids))
+	for _, id := range ids {
+		if id > 0 && id <= math.MaxInt32 { // anything else is no pid
+			pids = append(pids, int32(id))
+		}
+	}
+	if len(pids) == 0 {
+		return 0, nil
+	}
+	// Never the admin role or a superuser: their sessions include the
+	// control plane's own pools.
+	if _, err := checkRoleManageable(ctx, p.pool, username); err != nil {
+		return 0, err
+	}
+	return p.terminate(ctx, fmt.Sprintf("role %q", username), "usename = $1 AND pid = ANY($2)", username, pids)
+}
+
+// EndDatabaseSessions terminates every client session connected to the
+// database and returns how many it ended; owner is only validated, since on
+// PostgreSQL a session belongs to exactly one database. New sessions may
+// start right after; SetConnectionLimit or DropDatabase keep them out.
+func (p *Postgres) EndDatabaseSessions(ctx context.Context, database, owner string) (int, error) {
+	if err := validNames("database", database, "owner", owner); err != nil {
+		return 0, err
+	}
+	if pgReservedDatabases[database] {
+		return 0, fmt.Errorf("database %q: %w", database, ErrReserved)
+	}
+	_, _, found, err := p.databaseInfo(ctx, database)
+	if err != nil {
+		return 0, err
+	}
+	if !found {
+		return 0, fmt.Errorf("database %q: %w", database, ErrNoSuchDatabase)
+	}
+	return p.terminate(ctx, fmt.Sprintf("database %q", database), "datname = $1", database)
+}
+
+// terminate ends the client sessions selected by cond (whose parameters are
+// args), waiting up to pgTerminateWaitMS for each to exit, and returns how
+// many it ended. pg_terminate_backend returns false both for a backend that
+// exited on its own before the signal (not an error) and for one that did
+// not exit in time (an error, reported after counting).
+func (p *Postgres) terminate(ctx context.Context, what, cond string, args ...any) (int, error) {
+	rows, err := p.pool.Query(ctx,
+		"SELECT pid, pg_catalog.pg_terminate_backend(pid, "+strconv.Itoa(pgTerminateWaitMS)+") "+pgClientSessions+" AND "+cond,
+		args...)
+	if err != nil {
+		return 0, fmt.Errorf("end sessions of %s: %w", what, err)
+	}
+	ended := 0
+	var missed []int32
+	var pid int32
+	var ok bool
+	_, err = pgx.ForEachRow(rows, []any{&pid, &ok}, func() error {
+		if ok {
+			ended++
+		} else {
+			missed = append(missed, pid)
+		}
+		return nil
+	})
+	if err != nil {
+		return ended, fmt.Errorf("end sessions of %s: %w", what, err)
+	}
+	if len(missed) > 0 {
+		var alive int
+		if err := p.pool.QueryRow(ctx,
+			"SELECT count(*) FROM pg_catalog.pg_stat_activity WHERE pid = ANY($1)", missed).Scan(&alive); err != nil {
+			return ended, fmt.Errorf("end sessions of %s: %w", what, err)
+		}
+		if alive > 0 {
+			return ended, fmt.Errorf("end sessions of %s: %d session(s) still running %d ms after pg_terminate_backend",
+				what, alive, pgTerminateWaitMS)
+		}
+	}
+	return ended, nil
+}
+
+// DatabaseInfo reads the database's size, its client sessions (without the
+// admin connection asking), its connection limit and its owner in one
+// statement. A database left invalid by an interrupted drop yields
+// ErrDatabaseInvalid: it has no meaningful figures, only a drop to finish.
+func (p *Postgres) DatabaseInfo(ctx context.Context, database, owner string) (DatabaseInfo, error) {
+	if err := validNames("database", database, "owner", owner); err != nil {
+		return DatabaseInfo{}, err
+	}
+	var info DatabaseInfo
+	err := p.pool.QueryRow(ctx, `
+		SELECT pg_catalog.pg_get_userbyid(d.datdba), d.datconnlimit,
+			CASE WHEN d.datconnlimit = -2 THEN 0 ELSE pg_catalog.pg_database_size(d.oid) END,
+			(SELECT count(*) `+pgClientSessions+` AND datid = d.oid)
+		FROM pg_catalog.pg_database d WHERE d.datname = $1`, database).
+		Scan(&info.Owner, &info.ConnectionLimit, &info.SizeBytes, &info.Connections)
+	if errors.Is(err, pgx.ErrNoRows) || pgCode(err) == pgUndefinedDatabase {
+		return DatabaseInfo{}, fmt.Errorf("database %q: %w", database, ErrNoSuchDatabase)
+	}
+	if err != nil {
+		return DatabaseInfo{}, fmt.Errorf("read database %q: %w", database, err)
+	}
+	if info.ConnectionLimit == -2 {
+		return DatabaseInfo{}, fmt.Errorf("database %q: %w", database, ErrDatabaseInvalid)
+	}
+	return info, nil
 }

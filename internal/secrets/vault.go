@@ -71,6 +71,18 @@ func (v *Vault) Get(ctx context.Context, path string) (map[string]any, int, erro
 	return s.Data, s.VersionMetadata.Version, nil
 }
 
+// GetVersion reads one version of the secret at path.
+func (v *Vault) GetVersion(ctx context.Context, path string, version int) (map[string]any, error) {
+	s, err := v.kv.GetVersion(ctx, path, version)
+	if err != nil {
+		if errors.Is(err, vault.ErrSecretNotFound) {
+			return nil, ErrNotFound
+		}
+		return nil, fmt.Errorf("vault read %s v%d: %w", path, version, redact(err))
+	}
+	return s.Data, nil
+}
+
 // Destroy permanently removes every version of the secret at path. It is
 // idempotent: destroying an absent secret succeeds.
 func (v *Vault) Destroy(ctx context.Context, path string) error {

@@ -83,6 +83,9 @@ type CreateResult struct {
 	// Idempotent is true when the database already existed; then the
 	// password is not shown again.
 	Idempotent bool
+	// SecretPath and SecretVersion locate the password in Vault.
+	SecretPath    string
+	SecretVersion int
 }
 
 // Database is a customer's database as listed by the API.
@@ -194,21 +197,23 @@ func (s *Service) createNamed(ctx context.Context, c Caller, engine cellar.Engin
 	}
 
 	start := time.Now()
+	limit := int32(s.defaultConnectionLimit)
 	db := store.Database{
-		ID:            uuid.New(),
-		CustomerID:    customer,
-		Engine:        string(engine),
-		Name:          name,
-		Username:      name,
-		ServerID:      srv.ID,
-		RequestedName: requested,
-		VaultPath:     s.vault.Path("customers", customer, string(engine), name),
+		ID:              uuid.New(),
+		ConnectionLimit: &limit,
+		CustomerID:      customer,
+		Engine:          string(engine),
+		Name:            name,
+		Username:        name,
+		ServerID:        srv.ID,
+		RequestedName:   requested,
+		VaultPath:       s.vault.Path("customers", customer, string(engine), name),
 	}
 	var op store.Operation
 	err = lk.InTx(ctx, func(q *store.Queries) error {
 		if _, err := q.InsertDatabase(ctx, store.InsertDatabaseParams{
 			ID: db.ID, CustomerID: db.CustomerID, Engine: db.Engine, Name: db.Name, Username: db.Username,
-			ServerID: db.ServerID, RequestedName: db.RequestedName, VaultPath: db.VaultPath,
+			ServerID: db.ServerID, RequestedName: db.RequestedName, VaultPath: db.VaultPath, ConnectionLimit: db.ConnectionLimit,
 		}); err != nil {
 			return err
 		}
@@ -224,7 +229,7 @@ func (s *Service) createNamed(ctx context.Context, c Caller, engine cellar.Engin
 	ctx, cancel := detached(ctx)
 	defer cancel()
 	password := cellar.NewPassword()
-	err = s.provisionCreate(ctx, lk, srv, db, op, password, c)
+	version, err := s.provisionCreate(ctx, lk, srv, db, op, password, c)
 	s.metrics.observe(string(engine), opCreate, start, err)
 	if err != nil {
 		s.log.ErrorContext(ctx, "create failed, rolling back", "db", name, "engine", engine, "err", err)
@@ -235,7 +240,7 @@ func (s *Service) createNamed(ctx context.Context, c Caller, engine cellar.Engin
 	}
 	s.log.InfoContext(ctx, "database created", "db", name, "engine", engine, "server", srv.Name,
 		"customer", customer, "ms", time.Since(start).Milliseconds())
-	return &CreateResult{Credentials: credentialsOf(databaseFrom(db, srv), password)}, false, nil
+	return &CreateResult{Credentials: credentialsOf(databaseFrom(db, srv), password), SecretPath: db.VaultPath, SecretVersion: version}, false, nil
 }
 
 // DeleteDatabase drops a database and its user, destroys its secret and

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -97,12 +98,21 @@ func (s *Service) CreateKey(ctx context.Context, c Caller, req CreateKeyRequest)
 	if err := c.Require(cellar.PermAdmin); err != nil {
 		return nil, err
 	}
-	return s.createKey(ctx, req, c.KeyPrefix, "")
+	k, err := s.createKey(ctx, req, c.KeyPrefix, "")
+	if err == nil {
+		s.audit(ctx, c, "api_key.created", k.Prefix, map[string]any{"customer_id": k.CustomerID, "permissions": k.Permissions, "internal": k.Internal})
+	}
+	return k, err
 }
 
 // CreateKeyLocally makes a key from the server's command line.
 func (s *Service) CreateKeyLocally(ctx context.Context, req CreateKeyRequest) (*NewAPIKey, error) {
-	return s.createKey(ctx, req, "cli", "")
+	k, err := s.createKey(ctx, req, "cli", "")
+	if err == nil {
+		s.audit(ctx, Caller{Principal: cellar.Principal{KeyPrefix: "cli"}}, "api_key.created", k.Prefix,
+			map[string]any{"customer_id": k.CustomerID, "permissions": k.Permissions, "internal": k.Internal})
+	}
+	return k, err
 }
 
 func (s *Service) createKey(ctx context.Context, req CreateKeyRequest, createdBy, key string) (*NewAPIKey, error) {
@@ -149,7 +159,11 @@ func (s *Service) RevokeKey(ctx context.Context, c Caller, idOrPrefix string) (*
 	if err := c.Require(cellar.PermAdmin); err != nil {
 		return nil, err
 	}
-	return s.RevokeKeyLocally(ctx, idOrPrefix)
+	k, err := s.RevokeKeyLocally(ctx, idOrPrefix)
+	if err == nil {
+		s.audit(ctx, c, "api_key.revoked", k.Prefix, map[string]any{"customer_id": k.CustomerID})
+	}
+	return k, err
 }
 
 // RevokeKeyLocally revokes a key from the server's command line.
@@ -250,5 +264,17 @@ func apiKeyFrom(r store.ApiKey) APIKey {
 	return APIKey{
 		ID: r.ID, Prefix: r.Prefix, Name: r.Name, CustomerID: r.CustomerID, Permissions: r.Permissions,
 		Internal: r.Internal, CreatedBy: r.CreatedBy, CreatedAt: r.CreatedAt, LastUsedAt: r.LastUsedAt, RevokedAt: r.RevokedAt,
+	}
+}
+
+// audit records a state change that is not about one database. A failure
+// to record is logged, not returned: the change itself has happened.
+func (s *Service) audit(ctx context.Context, c Caller, action, resource string, details map[string]any) {
+	raw, _ := json.Marshal(details)
+	err := s.store.InsertAuditEntry(ctx, store.InsertAuditEntryParams{
+		Actor: c.KeyPrefix, Action: action, Resource: resource, RequestID: c.RequestID, RemoteAddr: c.RemoteAddr, Details: raw,
+	})
+	if err != nil {
+		s.log.ErrorContext(ctx, "audit", "action", action, "resource", resource, "err", err)
 	}
 }

@@ -11,8 +11,11 @@ import (
 
 // Operation kinds recorded in the operations table.
 const (
-	opCreate = "create"
-	opDelete = "delete"
+	opCreate  = "create"
+	opDelete  = "delete"
+	opRotate  = "rotate"
+	opUpdate  = "update"
+	opRestart = "restart"
 )
 
 // The steps of a create. The intent (a 'creating' row and a pending
@@ -24,13 +27,13 @@ const (
 //
 // Since anything short of the final commit is rolled back as a whole, the
 // Vault write need not precede the DDL: it runs alongside it.
-func (s *Service) provisionCreate(ctx context.Context, lk *store.Lock, srv store.Server, db store.Database, op store.Operation, password string, c Caller) error {
+func (s *Service) provisionCreate(ctx context.Context, lk *store.Lock, srv store.Server, db store.Database, op store.Operation, password string, c Caller) (version int, err error) {
 	if err := s.fail.Hit("create.after_intent"); err != nil {
-		return err
+		return 0, err
 	}
 	drv, err := s.fleet.driver(ctx, srv)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	type written struct {
 		version int
@@ -38,13 +41,7 @@ func (s *Service) provisionCreate(ctx context.Context, lk *store.Lock, srv store
 	}
 	secret := make(chan written, 1)
 	go func() {
-		version, err := s.vault.Put(ctx, db.VaultPath, map[string]any{
-			"username": db.Username,
-			"password": password,
-			"engine":   db.Engine,
-			"database": db.Name,
-			"server":   srv.Name,
-		})
+		version, err := s.vault.Put(ctx, db.VaultPath, secretData(db, srv, password))
 		if err == nil {
 			err = s.fail.Hit("create.after_secret")
 		}
@@ -53,10 +50,10 @@ func (s *Service) provisionCreate(ctx context.Context, lk *store.Lock, srv store
 	err = s.createOnServer(ctx, drv, db, password)
 	w := <-secret
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if w.err != nil {
-		return w.err
+		return 0, w.err
 	}
 	err = lk.InTx(ctx, func(q *store.Queries) error {
 		v := int32(w.version)
@@ -69,12 +66,13 @@ func (s *Service) provisionCreate(ctx context.Context, lk *store.Lock, srv store
 		return insertEvent(ctx, q, db, "created", op, c.RemoteAddr, map[string]any{"server": srv.Name, "vault_version": w.version})
 	})
 	if err != nil {
-		return fmt.Errorf("record create: %w", err)
+		return 0, fmt.Errorf("record create: %w", err)
 	}
-	return s.fail.Hit("create.after_commit")
+	return w.version, s.fail.Hit("create.after_commit")
 }
 
-// createOnServer makes the user, then its database.
+// createOnServer makes the user, then its database with its connection
+// limit.
 func (s *Service) createOnServer(ctx context.Context, drv provision.Driver, db store.Database, password string) error {
 	if err := drv.EnsureUser(ctx, db.Username, password); err != nil {
 		return err
@@ -84,6 +82,11 @@ func (s *Service) createOnServer(ctx context.Context, drv provision.Driver, db s
 	}
 	if err := drv.EnsureDatabase(ctx, db.Name, db.Username); err != nil {
 		return err
+	}
+	if db.ConnectionLimit != nil {
+		if err := drv.SetConnectionLimit(ctx, db.Name, db.Username, int(*db.ConnectionLimit)); err != nil {
+			return err
+		}
 	}
 	return s.fail.Hit("create.after_database")
 }
@@ -174,7 +177,7 @@ func (s *Service) dropEverything(ctx context.Context, srv store.Server, db store
 }
 
 // settleLocked finishes the pending operation of a database whose lock the
-// caller holds: creates are rolled back, deletes are completed.
+// caller holds, if it has one.
 func (s *Service) settleLocked(ctx context.Context, lk *store.Lock, db store.Database) error {
 	op, err := lk.GetPendingOperation(ctx, db.ID)
 	if store.IsNotFound(err) {
@@ -183,14 +186,28 @@ func (s *Service) settleLocked(ctx context.Context, lk *store.Lock, db store.Dat
 	if err != nil {
 		return fmt.Errorf("load pending operation: %w", err)
 	}
+	return s.settleOperation(ctx, lk, db, op)
+}
+
+// settleOperation finishes an operation its owner left pending: creates are
+// rolled back (the client never got the password), everything else is
+// brought to the state the metadata and Vault describe.
+func (s *Service) settleOperation(ctx context.Context, lk *store.Lock, db store.Database, op store.Operation) error {
+	srv, err := lk.GetServer(ctx, db.ServerID)
+	if err != nil {
+		return fmt.Errorf("load server: %w", err)
+	}
 	switch op.Kind {
 	case opCreate:
 		err = s.rollbackCreate(ctx, lk, db, op)
 	case opDelete:
-		var srv store.Server
-		if srv, err = lk.GetServer(ctx, db.ServerID); err == nil {
-			err = s.finishDelete(ctx, lk, srv, db, op, "")
-		}
+		err = s.finishDelete(ctx, lk, srv, db, op, "")
+	case opRotate:
+		err = s.settleRotate(ctx, lk, srv, db, op)
+	case opUpdate:
+		err = s.settleUpdate(ctx, lk, srv, db, op)
+	case opRestart:
+		_, err = s.finishRestart(ctx, lk, srv, db, op, "")
 	default:
 		err = fmt.Errorf("unknown operation kind %q", op.Kind)
 	}

@@ -41,11 +41,14 @@ func (s *Service) Reconcile(ctx context.Context) (ReconcileReport, error) {
 			rep.Skipped++
 		}
 	}
+	var errs []error
+	if _, err := s.store.DeleteExpiredIdempotencyKeys(ctx, IdempotencyRetention.Seconds()); err != nil {
+		errs = append(errs, fmt.Errorf("expire idempotency keys: %w", err))
+	}
 	servers, err := s.store.ListServers(ctx)
 	if err != nil {
 		return rep, fmt.Errorf("list servers: %w", err)
 	}
-	var errs []error
 	for _, srv := range servers {
 		findings, err := s.checkDrift(ctx, srv)
 		if err != nil {

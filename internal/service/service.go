@@ -34,6 +34,8 @@ type Service struct {
 	fail    failpoint.Set
 	names   keyedMutex
 	now     func() time.Time
+	// defaultConnectionLimit is set on every new database.
+	defaultConnectionLimit int
 }
 
 // Deps are the Service's collaborators.
@@ -43,6 +45,8 @@ type Deps struct {
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	Failpoints failpoint.Set
+	// DefaultConnectionLimit is set on every new database (10 to 1000).
+	DefaultConnectionLimit int
 }
 
 // New builds a Service.
@@ -55,6 +59,8 @@ func New(d Deps) *Service {
 		metrics: newMetrics(d.Registerer),
 		fail:    d.Failpoints,
 		now:     time.Now,
+
+		defaultConnectionLimit: d.DefaultConnectionLimit,
 	}
 }
 

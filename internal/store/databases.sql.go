@@ -113,20 +113,21 @@ func (q *Queries) GetLiveDatabase(ctx context.Context, arg GetLiveDatabaseParams
 }
 
 const insertDatabase = `-- name: InsertDatabase :one
-INSERT INTO databases (id, customer_id, engine, name, username, server_id, status, requested_name, vault_path)
-VALUES ($1, $2, $3, $4, $5, $6, 'creating', $7, $8)
+INSERT INTO databases (id, customer_id, engine, name, username, server_id, status, requested_name, vault_path, connection_limit)
+VALUES ($1, $2, $3, $4, $5, $6, 'creating', $7, $8, $9)
 RETURNING id, customer_id, engine, name, username, server_id, status, requested_name, description, connection_limit, vault_path, vault_version, created_at, ready_at, deleted_at, updated_at
 `
 
 type InsertDatabaseParams struct {
-	ID            uuid.UUID
-	CustomerID    string
-	Engine        string
-	Name          string
-	Username      string
-	ServerID      int64
-	RequestedName *string
-	VaultPath     string
+	ID              uuid.UUID
+	CustomerID      string
+	Engine          string
+	Name            string
+	Username        string
+	ServerID        int64
+	RequestedName   *string
+	VaultPath       string
+	ConnectionLimit *int32
 }
 
 func (q *Queries) InsertDatabase(ctx context.Context, arg InsertDatabaseParams) (Database, error) {
@@ -139,6 +140,7 @@ func (q *Queries) InsertDatabase(ctx context.Context, arg InsertDatabaseParams) 
 		arg.ServerID,
 		arg.RequestedName,
 		arg.VaultPath,
+		arg.ConnectionLimit,
 	)
 	var i Database
 	err := row.Scan(
@@ -160,6 +162,84 @@ func (q *Queries) InsertDatabase(ctx context.Context, arg InsertDatabaseParams) 
 		&i.UpdatedAt,
 	)
 	return i, err
+}
+
+const listDatabaseHistory = `-- name: ListDatabaseHistory :many
+SELECT d.id, d.customer_id, d.engine, d.name, d.username, d.server_id, d.status, d.requested_name, d.description, d.connection_limit, d.vault_path, d.vault_version, d.created_at, d.ready_at, d.deleted_at, d.updated_at, s.name AS server_name
+FROM databases d JOIN servers s ON s.id = d.server_id
+WHERE d.customer_id = $1
+  AND d.status IN ('active', 'deleting', 'deleted')
+  AND ($2::text IS NULL OR d.engine = $2::text)
+  AND ($3::boolean OR d.status <> 'deleted')
+  AND ($4::timestamptz IS NULL OR d.deleted_at IS NULL OR d.deleted_at >= $4::timestamptz)
+  AND ($5::timestamptz IS NULL
+       OR (d.created_at, d.id) > ($5::timestamptz, $6::uuid))
+ORDER BY d.created_at, d.id
+LIMIT $7
+`
+
+type ListDatabaseHistoryParams struct {
+	CustomerID     string
+	Engine         *string
+	IncludeDeleted bool
+	Since          *time.Time
+	AfterCreatedAt *time.Time
+	AfterID        *uuid.UUID
+	RowLimit       int32
+}
+
+type ListDatabaseHistoryRow struct {
+	Database   Database
+	ServerName string
+}
+
+// Every database the customer had that existed on a server: active, being
+// deleted or deleted (not failed creates, which never existed). since keeps
+// databases alive at or after that time. Keyset pagination on (created_at, id).
+func (q *Queries) ListDatabaseHistory(ctx context.Context, arg ListDatabaseHistoryParams) ([]ListDatabaseHistoryRow, error) {
+	rows, err := q.db.Query(ctx, listDatabaseHistory,
+		arg.CustomerID,
+		arg.Engine,
+		arg.IncludeDeleted,
+		arg.Since,
+		arg.AfterCreatedAt,
+		arg.AfterID,
+		arg.RowLimit,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ListDatabaseHistoryRow{}
+	for rows.Next() {
+		var i ListDatabaseHistoryRow
+		if err := rows.Scan(
+			&i.Database.ID,
+			&i.Database.CustomerID,
+			&i.Database.Engine,
+			&i.Database.Name,
+			&i.Database.Username,
+			&i.Database.ServerID,
+			&i.Database.Status,
+			&i.Database.RequestedName,
+			&i.Database.Description,
+			&i.Database.ConnectionLimit,
+			&i.Database.VaultPath,
+			&i.Database.VaultVersion,
+			&i.Database.CreatedAt,
+			&i.Database.ReadyAt,
+			&i.Database.DeletedAt,
+			&i.Database.UpdatedAt,
+			&i.ServerName,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const listLiveDatabaseNamesByServer = `-- name: ListLiveDatabaseNamesByServer :many
@@ -309,5 +389,50 @@ WHERE id = $1 AND status = 'creating'
 // An interrupted create that was rolled back: nothing of it remains.
 func (q *Queries) MarkDatabaseFailed(ctx context.Context, id uuid.UUID) error {
 	_, err := q.db.Exec(ctx, markDatabaseFailed, id)
+	return err
+}
+
+const setDatabaseConnectionLimit = `-- name: SetDatabaseConnectionLimit :exec
+UPDATE databases SET connection_limit = $2, updated_at = now()
+WHERE id = $1
+`
+
+type SetDatabaseConnectionLimitParams struct {
+	ID              uuid.UUID
+	ConnectionLimit *int32
+}
+
+func (q *Queries) SetDatabaseConnectionLimit(ctx context.Context, arg SetDatabaseConnectionLimitParams) error {
+	_, err := q.db.Exec(ctx, setDatabaseConnectionLimit, arg.ID, arg.ConnectionLimit)
+	return err
+}
+
+const setDatabaseDescription = `-- name: SetDatabaseDescription :exec
+UPDATE databases SET description = $2, updated_at = now()
+WHERE id = $1
+`
+
+type SetDatabaseDescriptionParams struct {
+	ID          uuid.UUID
+	Description *string
+}
+
+func (q *Queries) SetDatabaseDescription(ctx context.Context, arg SetDatabaseDescriptionParams) error {
+	_, err := q.db.Exec(ctx, setDatabaseDescription, arg.ID, arg.Description)
+	return err
+}
+
+const setDatabaseVaultVersion = `-- name: SetDatabaseVaultVersion :exec
+UPDATE databases SET vault_version = $2, updated_at = now()
+WHERE id = $1
+`
+
+type SetDatabaseVaultVersionParams struct {
+	ID           uuid.UUID
+	VaultVersion *int32
+}
+
+func (q *Queries) SetDatabaseVaultVersion(ctx context.Context, arg SetDatabaseVaultVersionParams) error {
+	_, err := q.db.Exec(ctx, setDatabaseVaultVersion, arg.ID, arg.VaultVersion)
 	return err
 }

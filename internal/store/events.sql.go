@@ -11,6 +11,32 @@ import (
 	"github.com/google/uuid"
 )
 
+const insertAuditEntry = `-- name: InsertAuditEntry :exec
+INSERT INTO audit_log (actor, action, resource, request_id, remote_addr, details)
+VALUES ($1, $2, $3, $4, $5, $6)
+`
+
+type InsertAuditEntryParams struct {
+	Actor      string
+	Action     string
+	Resource   string
+	RequestID  string
+	RemoteAddr string
+	Details    []byte
+}
+
+func (q *Queries) InsertAuditEntry(ctx context.Context, arg InsertAuditEntryParams) error {
+	_, err := q.db.Exec(ctx, insertAuditEntry,
+		arg.Actor,
+		arg.Action,
+		arg.Resource,
+		arg.RequestID,
+		arg.RemoteAddr,
+		arg.Details,
+	)
+	return err
+}
+
 const insertDatabaseEvent = `-- name: InsertDatabaseEvent :exec
 INSERT INTO database_events (database_id, customer_id, kind, actor, request_id, remote_addr, details)
 VALUES ($1, $2, $3, $4, $5, $6, $7)
@@ -45,6 +71,40 @@ SELECT id, database_id, customer_id, kind, actor, request_id, remote_addr, detai
 
 func (q *Queries) ListDatabaseEvents(ctx context.Context, databaseID uuid.UUID) ([]DatabaseEvent, error) {
 	rows, err := q.db.Query(ctx, listDatabaseEvents, databaseID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []DatabaseEvent{}
+	for rows.Next() {
+		var i DatabaseEvent
+		if err := rows.Scan(
+			&i.ID,
+			&i.DatabaseID,
+			&i.CustomerID,
+			&i.Kind,
+			&i.Actor,
+			&i.RequestID,
+			&i.RemoteAddr,
+			&i.Details,
+			&i.OccurredAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listEventsOfDatabases = `-- name: ListEventsOfDatabases :many
+SELECT id, database_id, customer_id, kind, actor, request_id, remote_addr, details, occurred_at FROM database_events WHERE database_id = ANY ($1::uuid[]) ORDER BY database_id, id
+`
+
+func (q *Queries) ListEventsOfDatabases(ctx context.Context, databaseIds []uuid.UUID) ([]DatabaseEvent, error) {
+	rows, err := q.db.Query(ctx, listEventsOfDatabases, databaseIds)
 	if err != nil {
 		return nil, err
 	}

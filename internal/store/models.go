@@ -24,6 +24,17 @@ type ApiKey struct {
 	RevokedAt   *time.Time
 }
 
+type AuditLog struct {
+	ID         int64
+	Actor      string
+	Action     string
+	Resource   string
+	RequestID  string
+	RemoteAddr string
+	Details    []byte
+	OccurredAt time.Time
+}
+
 type Database struct {
 	ID              uuid.UUID
 	CustomerID      string
@@ -53,6 +64,20 @@ type DatabaseEvent struct {
 	RemoteAddr string
 	Details    []byte
 	OccurredAt time.Time
+}
+
+type IdempotencyKey struct {
+	ApiKeyID      uuid.UUID
+	IdemKey       string
+	Fingerprint   []byte
+	State         string
+	Status        *int32
+	ContentType   *string
+	Body          []byte
+	SecretPath    *string
+	SecretVersion *int32
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
 }
 
 type Operation struct {

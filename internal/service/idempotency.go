@@ -1,0 +1,121 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/cellar/cellar/internal/cellar"
+	"github.com/cellar/cellar/internal/store"
+)
+
+// Idempotency keys are kept this long, and a claimed key whose request
+// never finished (its process died) may be taken over after staleAfter.
+const (
+	IdempotencyRetention = 24 * time.Hour
+	idempotencyStale     = 10 * time.Minute
+)
+
+// StoredResponse is a response kept for an Idempotency-Key. A password it
+// carried is replaced by SecretPlaceholder and read back from Vault on
+// replay, so no secret is stored in the metadata.
+type StoredResponse struct {
+	Status        int
+	ContentType   string
+	Body          []byte
+	SecretPath    string
+	SecretVersion int
+}
+
+// SecretPlaceholder stands in for a password in a stored response.
+// Passwords are letters and digits only, so the placeholder cannot be part
+// of one, and it survives JSON and URL encoding unchanged.
+const SecretPlaceholder = "__cellar_secret_redacted__"
+
+// ClaimOutcome says what to do with a request that carries an
+// Idempotency-Key.
+type ClaimOutcome int
+
+// Outcomes of ClaimIdempotencyKey.
+const (
+	ClaimProceed ClaimOutcome = iota // first use: run the request, then Complete or Release
+	ClaimReplay                      // answered before: send the stored response
+)
+
+// ClaimIdempotencyKey registers the first use of an Idempotency-Key for an
+// API key, or returns the stored response of an earlier use with the same
+// request. The same key with a different request is 422; a retry while the
+// first is still running is 409.
+func (s *Service) ClaimIdempotencyKey(ctx context.Context, c Caller, key string, fingerprint []byte) (ClaimOutcome, *StoredResponse, error) {
+	keyID, err := uuid.Parse(c.KeyID)
+	if err != nil {
+		return 0, nil, fmt.Errorf("idempotency: key id: %w", err)
+	}
+	for range 3 {
+		_, err := s.store.ClaimIdempotencyKey(ctx, store.ClaimIdempotencyKeyParams{
+			ApiKeyID: keyID, IdemKey: key, Fingerprint: fingerprint,
+			RetentionSecs: IdempotencyRetention.Seconds(), StaleAfterSecs: idempotencyStale.Seconds(),
+		})
+		if err == nil {
+			return ClaimProceed, nil, nil
+		}
+		if !store.IsNotFound(err) {
+			return 0, nil, fmt.Errorf("idempotency: claim: %w", err)
+		}
+		row, err := s.store.GetIdempotencyKey(ctx, store.GetIdempotencyKeyParams{ApiKeyID: keyID, IdemKey: key})
+		if store.IsNotFound(err) {
+			continue // released between the two queries: claim again
+		}
+		if err != nil {
+			return 0, nil, fmt.Errorf("idempotency: look up: %w", err)
+		}
+		if string(row.Fingerprint) != string(fingerprint) {
+			return 0, nil, cellar.Invalid(cellar.FieldError{Field: "Idempotency-Key",
+				Message: "was already used with a different request; use a new key for a new request"})
+		}
+		if row.State != "done" {
+			return 0, nil, cellar.Errorf(cellar.CodeConflict, "a request with this Idempotency-Key is still in progress; retry later")
+		}
+		resp := &StoredResponse{Body: row.Body}
+		if row.Status != nil {
+			resp.Status = int(*row.Status)
+		}
+		if row.ContentType != nil {
+			resp.ContentType = *row.ContentType
+		}
+		if row.SecretPath != nil && row.SecretVersion != nil {
+			resp.SecretPath, resp.SecretVersion = *row.SecretPath, int(*row.SecretVersion)
+		}
+		return ClaimReplay, resp, nil
+	}
+	return 0, nil, cellar.Errorf(cellar.CodeConflict, "a request with this Idempotency-Key is still in progress; retry later")
+}
+
+// CompleteIdempotencyKey stores the response of a claimed key.
+func (s *Service) CompleteIdempotencyKey(ctx context.Context, c Caller, key string, resp StoredResponse) error {
+	keyID, err := uuid.Parse(c.KeyID)
+	if err != nil {
+		return err
+	}
+	status := int32(resp.Status)
+	p := store.CompleteIdempotencyKeyParams{
+		ApiKeyID: keyID, IdemKey: key, Status: &status, ContentType: &resp.ContentType, Body: resp.Body,
+	}
+	if resp.SecretPath != "" {
+		v := int32(resp.SecretVersion)
+		p.SecretPath, p.SecretVersion = &resp.SecretPath, &v
+	}
+	return s.store.CompleteIdempotencyKey(ctx, p)
+}
+
+// ReleaseIdempotencyKey forgets a claimed key, so that a retry runs the
+// request again (after a server-side failure).
+func (s *Service) ReleaseIdempotencyKey(ctx context.Context, c Caller, key string) error {
+	keyID, err := uuid.Parse(c.KeyID)
+	if err != nil {
+		return err
+	}
+	return s.store.ReleaseIdempotencyKey(ctx, store.ReleaseIdempotencyKeyParams{ApiKeyID: keyID, IdemKey: key})
+}

@@ -1,0 +1,94 @@
+package service
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/cellar/cellar/internal/cellar"
+	"github.com/cellar/cellar/internal/store"
+)
+
+// parseTarget validates the db_type and db_name that address a database.
+func parseTarget(dbType, dbName string) (cellar.Engine, error) {
+	engine, err := cellar.ParseEngine(dbType)
+	if err != nil {
+		return "", cellar.Invalid(cellar.FieldError{Field: "db_type", Message: err.Error()})
+	}
+	if _, err := cellar.ParseDatabaseName(engine, dbName); err != nil {
+		return "", cellar.Invalid(cellar.FieldError{Field: "db_name", Message: err.Error()})
+	}
+	return engine, nil
+}
+
+// held is a database whose lock the caller holds.
+type held struct {
+	lk     *store.Lock
+	db     store.Database
+	srv    store.Server
+	unlock func()
+}
+
+func (h *held) release() {
+	h.lk.Release()
+	h.unlock()
+}
+
+// lockActive takes the lock of one of the caller's databases and returns it
+// if it is active. Work that an earlier process left half-done on it is
+// settled first; a database that turns out not to exist, or to be another
+// customer's, is not found.
+func (s *Service) lockActive(ctx context.Context, c Caller, engine cellar.Engine, name string) (*held, error) {
+	customer := s.scopeOf(c, engine, name)
+	unlock := s.names.Lock(lockName(engine, name))
+	lk, err := s.store.Lock(ctx, lockName(engine, name))
+	if err != nil {
+		unlock()
+		return nil, err
+	}
+	h := &held{lk: lk, unlock: unlock}
+	get := func() (store.GetLiveDatabaseRow, error) {
+		return lk.GetLiveDatabase(ctx, store.GetLiveDatabaseParams{CustomerID: customer, Engine: string(engine), Name: name})
+	}
+	row, err := get()
+	if err == nil {
+		// We hold the lock, so a pending operation is one whose owner died:
+		// settle it before starting anything new, then look again.
+		op, opErr := lk.GetPendingOperation(ctx, row.Database.ID)
+		switch {
+		case opErr == nil:
+			if err = s.settleOperation(ctx, lk, row.Database, op); err == nil {
+				row, err = get()
+			}
+		case !store.IsNotFound(opErr):
+			err = opErr
+		}
+	}
+	switch {
+	case store.IsNotFound(err) || err == nil && row.Database.Status != "active":
+		h.release()
+		return nil, cellar.NotFound("database", name)
+	case err != nil:
+		h.release()
+		return nil, fmt.Errorf("look up database: %w", err)
+	}
+	h.db, h.srv = row.Database, row.Server
+	return h, nil
+}
+
+// readActive returns one of the caller's active databases without locking.
+func (s *Service) readActive(ctx context.Context, c Caller, engine cellar.Engine, name string) (store.Database, store.Server, error) {
+	row, err := s.store.GetLiveDatabase(ctx, store.GetLiveDatabaseParams{CustomerID: s.scopeOf(c, engine, name), Engine: string(engine), Name: name})
+	if store.IsNotFound(err) {
+		return store.Database{}, store.Server{}, cellar.NotFound("database", name)
+	}
+	if err != nil {
+		return store.Database{}, store.Server{}, fmt.Errorf("look up database: %w", err)
+	}
+	switch row.Database.Status {
+	case "creating":
+		return store.Database{}, store.Server{}, cellar.Errorf(cellar.CodeConflict, "database %s is still being created", name)
+	case "deleting":
+		return store.Database{}, store.Server{}, cellar.Errorf(cellar.CodeConflict, "database %s is being deleted", name)
+	}
+	return row.Database, row.Server, nil
+}

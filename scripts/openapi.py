@@ -1,0 +1,193 @@
+#!/usr/bin/env python3
+# Writes internal/api/openapi.json, the OpenAPI 3.1 document Cellar serves
+# and validates every test response against. Edit this, then `make generate`.
+import json
+ref=lambda n: {"$ref": f"#/components/schemas/{n}"}
+def prob(desc): return {"description": desc, "content": {"application/problem+json": {"schema": ref("Problem")}}}
+def js(schema, desc="OK", headers=None):
+    r={"description": desc, "content": {"application/json": {"schema": schema}}}
+    if headers: r["headers"]=headers
+    return r
+nostore={"Cache-Control": {"description": "no-store: the body carries a secret", "schema": {"type":"string"}}}
+std_err={"401": prob("Missing, unknown or revoked API key"), "403": prob("The key lacks the required permission"), "500": prob("Unexpected error; quote request_id")}
+body_err={"400": prob("Malformed JSON or empty body"), "413": prob("Body too large"), "415": prob("Content-Type is not application/json"), "422": prob("Invalid field values; `errors` names each field")}
+dbtype={"name":"db_type","in":"path","required":True,"schema":{"type":"string","enum":["postgresql","mariadb"]}}
+dbname={"name":"db_name","in":"path","required":True,"schema":{"type":"string","pattern":"^cust_[a-z0-9]{1,24}_(pg|my)_[a-z0-9_]{1,30}$"},"description":"Database name with customer prefix, e.g. cust_6dd1d906_pg_webapp_prod_db"}
+nullable=lambda t, **kw: dict({"type":[t,"null"]}, **kw)
+idem={"name":"Idempotency-Key","in":"header","required":False,"schema":{"type":"string","minLength":1,"maxLength":255},
+      "description":"Makes the request safe to retry: a retry with the same key and request gets the first response (header Idempotent-Replayed: true), never a second change. The same key with a different request is 422; a retry while the first is running is 409. Keys are kept 24 h per API key. Server errors (5xx) are not stored."}
+idem_err={"409":prob("A request with this Idempotency-Key is still in progress, or the database is busy"),"422":prob("Invalid field values, or an Idempotency-Key reused with a different request")}
+def mut(op):
+    op.setdefault("parameters",[]).append(idem)
+    for k,v in idem_err.items(): op["responses"].setdefault(k,v)
+    op["responses"].setdefault("400",prob("Malformed request or Idempotency-Key"))
+    return op
+
+doc={
+ "openapi":"3.1.0",
+ "info":{"title":"Cellar API","version":"1.0.0","description":"Managed PostgreSQL and MariaDB databases on shared servers. Every error is an RFC 9457 problem (application/problem+json). Passwords are shown once: in the create response (and later on rotation); every response that carries one sends Cache-Control: no-store."},
+ "servers":[{"url":"/"}],
+ "security":[{"apiKey":[]}],
+ "paths":{
+  "/v1/databases":{
+   "post":mut({"operationId":"createDatabase","summary":"Create database","description":"Creates a database and its user on a server of the engine. The name is deterministic: cust_{customer_id}_pg_{requested_name} or cust_{customer_id}_my_{requested_name} (a date and random suffix when no name is requested). requested_name is lowercased. A repeated create of the same name answers 200 with idempotent=true and password=null. Requires database:create.",
+     "requestBody":{"required":True,"content":{"application/json":{"schema":ref("CreateDatabaseRequest")}}},
+     "responses":dict({"201":js(ref("CreateDatabaseResponse"),"Created; password shown once",nostore),"200":js(ref("CreateDatabaseResponse"),"Already existed (idempotent); password is null",nostore),"503":prob("No server of the engine has room, or a server is unreachable")},**body_err,**std_err)}),
+   "delete":mut({"operationId":"deleteDatabase","summary":"Delete database","description":"Terminates connections, drops the database and its user, destroys the stored credentials. The database stays in history as deleted. Requires database:delete.",
+     "requestBody":{"required":True,"content":{"application/json":{"schema":ref("DeleteDatabaseRequest")}}},
+     "responses":dict({"200":js(ref("SuccessResponse")),"404":prob("No such database for this customer"),"503":prob("A server is unreachable; the deletion is retried automatically")},**body_err,**std_err)})
+  },
+  "/v1/databases/engines":{
+   "get":{"operationId":"listEngines","summary":"List database engines","description":"Engines with the versions their servers really run and what Cellar can do with them. Any valid key.",
+     "responses":dict({"200":js(ref("EngineList"))},**std_err)}
+  },
+  "/v1/databases/{db_type}":{
+   "get":{"operationId":"listDatabases","summary":"List databases by type","description":"The caller's live databases of one engine (being created, active, or being deleted). Internal keys may pass customer_id; for other keys it is ignored. Requires database:read.",
+     "parameters":[dbtype,{"name":"customer_id","in":"query","required":False,"schema":{"type":"string"}}],
+     "responses":dict({"200":js(ref("DatabaseList")),"422":prob("Unknown db_type or invalid customer_id")},**std_err)}
+  },
+  "/v1/databases/history":{
+   "get":{"operationId":"listDatabaseHistory","summary":"List database history","description":"Every database the customer ever had on a server, deleted ones included, in creation order, each with its events (created, rotated, updated, restarted, deleted) in order. Rolled-back creates never existed and are not listed. Cursor pagination. Requires database:read.",
+     "parameters":[{"name":"limit","in":"query","schema":{"type":"integer","minimum":1,"maximum":200,"default":50}},
+                   {"name":"cursor","in":"query","schema":{"type":"string"},"description":"next_cursor of the previous page"},
+                   {"name":"db_type","in":"query","schema":{"type":"string","enum":["postgresql","mariadb"]}},
+                   {"name":"include_deleted","in":"query","schema":{"type":"boolean","default":True}},
+                   {"name":"since","in":"query","schema":{"type":"string","format":"date-time"},"description":"Only databases alive at or after this time (not deleted before it)."},
+                   {"name":"customer_id","in":"query","schema":{"type":"string"},"description":"Internal keys only; ignored for other keys."}],
+     "responses":dict({"200":js(ref("History")),"422":prob("Invalid query parameter; `errors` names it")},**std_err)}
+  },
+  "/v1/databases/{db_type}/{db_name}/credentials":{
+   "get":{"operationId":"getCredentials","summary":"Get database credentials","description":"Connection details without the password: `password` is always present and null (it is shown only at creation and rotation). Requires database:read.",
+     "parameters":[dbtype,dbname],
+     "responses":dict({"200":js(ref("Credentials")),"404":prob("No such database for this customer"),"409":prob("The database is being created or deleted"),"422":prob("Malformed db_type or db_name")},**std_err)}
+  },
+  "/v1/databases/{db_type}/{db_name}/credentials/rotate":{
+   "post":mut({"operationId":"rotateCredentials","summary":"Rotate database credentials","description":"Sets a new generated password on the server (as a SCRAM verifier / native hash) and as a new Vault version, and returns it once. The old password stops working at once. With terminate_sessions, sessions opened with the old password are ended too. Requires database:update.",
+     "parameters":[dbtype,dbname],
+     "requestBody":{"required":False,"content":{"application/json":{"schema":ref("RotateRequest")}}},
+     "responses":dict({"200":js(ref("RotateResponse"),"Rotated; password shown once",nostore),"404":prob("No such database for this customer"),"413":prob("Body too large"),"415":prob("Content-Type is not application/json"),"503":prob("A server or Vault is unreachable")},**std_err)})
+  },
+  "/v1/databases/{db_type}/{db_name}/restart":{
+   "post":mut({"operationId":"restartDatabase","summary":"Restart database","description":"Terminates every session on this database only; the server keeps running and other databases are untouched. Requires database:update.",
+     "parameters":[dbtype,dbname],
+     "responses":dict({"200":js(ref("RestartResponse")),"404":prob("No such database for this customer"),"503":prob("The server is unreachable")},**std_err)})
+  },
+  "/v1/databases/{db_type}/{db_name}/info":{
+   "get":{"operationId":"getDatabaseInfo","summary":"Get database info","description":"Size, connection count, connection limit and owner read from the live server; created_at from Cellar's records. Requires database:read.",
+     "parameters":[dbtype,dbname],
+     "responses":dict({"200":js(ref("DatabaseInfo")),"404":prob("No such database for this customer"),"409":prob("The database is being created or deleted"),"422":prob("Malformed db_type or db_name"),"503":prob("The server is unreachable")},**std_err)}
+  },
+  "/v1/databases/{db_type}/{db_name}":{
+   "patch":mut({"operationId":"updateDatabase","summary":"Update database","description":"connection_limit (10-1000) is enforced on the server (PostgreSQL ALTER DATABASE ... CONNECTION LIMIT; MariaDB MAX_USER_CONNECTIONS per account). description: null clears it. Fields left out are unchanged. Requires database:update.",
+     "parameters":[dbtype,dbname],
+     "requestBody":{"required":True,"content":{"application/json":{"schema":ref("UpdateDatabaseRequest")}}},
+     "responses":dict({"200":js(ref("SuccessResponse")),"404":prob("No such database for this customer"),"413":prob("Body too large"),"415":prob("Content-Type is not application/json"),"503":prob("The server is unreachable")},**std_err)}),
+   "delete":mut({"operationId":"deleteDatabaseByPath","summary":"Delete database","description":"Same as DELETE /v1/databases with the database in the path. Requires database:delete.",
+     "parameters":[dbtype,dbname,{"name":"username","in":"query","required":False,"schema":{"type":"string"},"description":"If given, must be the database's own user (same name as the database)."}],
+     "responses":dict({"200":js(ref("SuccessResponse")),"404":prob("No such database for this customer"),"422":prob("Malformed db_type, db_name or username"),"503":prob("A server is unreachable; the deletion is retried automatically")},**std_err)})
+  },
+  "/v1/admin/keys":{
+   "post":mut({"operationId":"createAPIKey","summary":"Create API key","description":"The key is shown once. Requires admin.",
+     "requestBody":{"required":True,"content":{"application/json":{"schema":ref("CreateAPIKeyRequest")}}},
+     "responses":dict({"201":js(ref("NewAPIKey"),"Created; key shown once",nostore)},**body_err,**std_err)}),
+   "get":{"operationId":"listAPIKeys","summary":"List API keys","description":"Every key, revoked included, by prefix. Requires admin.",
+     "responses":dict({"200":js(ref("APIKeyList"))},**std_err)}
+  },
+  "/v1/admin/keys/{key_id}":{
+   "delete":mut({"operationId":"revokeAPIKey","summary":"Revoke API key","description":"By id or prefix. Requires admin.",
+     "parameters":[{"name":"key_id","in":"path","required":True,"schema":{"type":"string"}}],
+     "responses":dict({"200":js(ref("SuccessResponse")),"404":prob("No such key"),"409":prob("Already revoked")},**std_err)})
+  },
+  "/healthz":{"get":{"operationId":"healthz","summary":"Liveness","security":[],"responses":{"200":js({"type":"object","required":["status"],"properties":{"status":{"type":"string"}}})}}},
+  "/readyz":{"get":{"operationId":"readyz","summary":"Readiness: metadata database, Vault and every managed server","security":[],
+     "responses":{"200":js(ref("Readiness")),"503":{"description":"A dependency is unavailable","content":{"application/problem+json":{"schema":{"allOf":[ref("Problem"),{"type":"object","required":["checks"],"properties":{"checks":{"type":"object","additionalProperties":{"type":"string"}}}}]}}}}}}},
+  "/v1/openapi.json":{"get":{"operationId":"openapi","summary":"This document","security":[],"responses":{"200":js({"type":"object"})}}},
+  "/metrics":{"get":{"operationId":"metrics","summary":"Prometheus metrics","security":[],"responses":{"200":{"description":"Prometheus text format","content":{"text/plain":{"schema":{"type":"string"}}}}}}}
+ },
+ "components":{
+  "securitySchemes":{"apiKey":{"type":"apiKey","in":"header","name":"X-API-Key"}},
+  "schemas":{
+   "Problem":{"type":"object","required":["type","title","status","detail"],"properties":{
+     "type":{"type":"string","description":"URI reference identifying the problem type, e.g. /problems/validation-error"},
+     "title":{"type":"string"},"status":{"type":"integer"},"detail":{"type":"string"},
+     "instance":{"type":"string"},"request_id":{"type":"string"},
+     "errors":{"type":"array","items":ref("FieldError")}}},
+   "FieldError":{"type":"object","required":["field","message"],"additionalProperties":False,"properties":{"field":{"type":"string"},"message":{"type":"string"}}},
+   "CreateDatabaseRequest":{"type":"object","required":["db_type"],"additionalProperties":False,"properties":{
+     "db_type":{"type":"string","enum":["postgresql","mariadb"]},
+     "requested_name":nullable("string",pattern="^[A-Za-z0-9_]{1,30}$",description="Optional name suffix: letters, digits, underscore, at most 30; lowercased. Omitted or null: a generated suffix (YYYYMMDD_xxxxxx)."),
+     "customer_id":nullable("string",pattern="^[a-z0-9]{1,24}$",description="Target customer (internal keys only; ignored for other keys).")}},
+   "CreateDatabaseResponse":{"type":"object","additionalProperties":False,
+     "required":["success","db_type","db_name","username","password","host","port","connection_string","message","password_generated","idempotent"],
+     "properties":{"success":{"type":"boolean"},"db_type":{"type":"string","enum":["postgresql","mariadb"]},"db_name":{"type":"string"},"username":{"type":"string"},
+       "password":nullable("string",description="Shown only when the database is created (null when idempotent=true)."),
+       "host":{"type":"string"},"port":{"type":"integer"},
+       "connection_string":{"type":"string","description":"postgresql://user:password@host:port/db or mysql://user:password@host:port/db; without the password when idempotent=true."},
+       "message":{"type":"string"},"password_generated":{"type":"boolean","description":"True if the password was generated by this call"},"idempotent":{"type":"boolean","description":"True if the database already existed (no new creation)"}}},
+   "DeleteDatabaseRequest":{"type":"object","required":["db_type","db_name"],"additionalProperties":False,"properties":{
+     "db_type":{"type":"string","enum":["postgresql","mariadb"]},"db_name":{"type":"string"},
+     "username":nullable("string",description="Optional; if given must be the database's own user. The user is always deleted with its database.")}},
+   "SuccessResponse":{"type":"object","required":["success","message"],"additionalProperties":False,"properties":{"success":{"type":"boolean"},"message":{"type":"string"}}},
+   "Database":{"type":"object","additionalProperties":False,
+     "required":["db_name","db_type","username","status","host","port","server","customer_id","description","connection_limit","created_at"],
+     "properties":{"db_name":{"type":"string"},"db_type":{"type":"string","enum":["postgresql","mariadb"]},"username":{"type":"string"},
+       "status":{"type":"string","enum":["creating","active","deleting"]},"host":{"type":"string"},"port":{"type":"integer"},"server":{"type":"string"},
+       "customer_id":{"type":"string"},"description":nullable("string"),"connection_limit":nullable("integer"),"created_at":{"type":"string","format":"date-time"}}},
+   "DatabaseList":{"type":"object","required":["db_type","databases"],"additionalProperties":False,"properties":{"db_type":{"type":"string"},"databases":{"type":"array","items":ref("Database")}}},
+   "Engine":{"type":"object","additionalProperties":False,"required":["db_type","name","version","versions","servers","available","capabilities"],
+     "properties":{"db_type":{"type":"string","enum":["postgresql","mariadb"]},"name":{"type":"string"},
+       "version":nullable("string",description="Version of the first reachable server; null when none answers."),
+       "versions":{"type":"array","items":{"type":"string"}},"servers":{"type":"integer"},"available":{"type":"boolean"},
+       "capabilities":{"type":"array","items":{"type":"string"}}}},
+   "EngineList":{"type":"object","required":["engines"],"additionalProperties":False,"properties":{"engines":{"type":"array","items":ref("Engine")}}},
+   "CreateAPIKeyRequest":{"type":"object","required":["customer_id","permissions"],"additionalProperties":False,"properties":{
+     "name":{"type":"string","maxLength":100},"customer_id":{"type":"string","pattern":"^[a-z0-9]{1,24}$"},
+     "permissions":{"type":"array","minItems":1,"items":{"type":"string","enum":["database:create","database:read","database:update","database:delete","admin"]}},
+     "internal":{"type":"boolean","description":"Internal keys may act for other customers."}}},
+   "APIKey":{"type":"object","required":["id","prefix","name","customer_id","permissions","internal","created_by","created_at","last_used_at","revoked_at"],"properties":{
+     "id":{"type":"string","format":"uuid"},"prefix":{"type":"string","description":"Visible identifier of the key"},"name":{"type":"string"},"customer_id":{"type":"string"},
+     "permissions":{"type":"array","items":{"type":"string"}},"internal":{"type":"boolean"},"created_by":{"type":"string"},
+     "created_at":{"type":"string","format":"date-time"},"last_used_at":nullable("string",format="date-time"),"revoked_at":nullable("string",format="date-time")}},
+   "NewAPIKey":{"allOf":[ref("APIKey"),{"type":"object","required":["key"],"properties":{"key":{"type":"string","description":"The secret key, shown once"}}}]},
+   "APIKeyList":{"type":"object","required":["keys"],"properties":{"keys":{"type":"array","items":ref("APIKey")}}},
+   "Credentials":{"type":"object","additionalProperties":False,"required":["host","port","database","username","password","connection_string"],"properties":{
+     "host":{"type":"string"},"port":{"type":"integer"},"database":{"type":"string"},"username":{"type":"string"},
+     "password":{"type":"null","description":"Never returned here; always null. Rotate to get a new password."},
+     "connection_string":{"type":"string","description":"Without the password."}}},
+   "RotateRequest":{"type":"object","additionalProperties":False,"properties":{"terminate_sessions":{"type":"boolean","default":False,"description":"Also end the sessions opened with the old password."}}},
+   "RotateResponse":{"type":"object","additionalProperties":False,
+     "required":["success","db_name","username","password","host","port","connection_string","created_at","sessions_terminated"],
+     "properties":{"success":{"type":"boolean"},"db_name":{"type":"string"},"username":{"type":"string"},"password":{"type":"string"},
+       "host":{"type":"string"},"port":{"type":"integer"},"connection_string":{"type":"string"},
+       "created_at":{"type":"string","format":"date-time","description":"When this password was set"},
+       "sessions_terminated":{"type":"integer","description":"Sessions ended because they used the old password (terminate_sessions)"}}},
+   "UpdateDatabaseRequest":{"type":"object","additionalProperties":False,"minProperties":1,"properties":{
+     "connection_limit":{"type":"integer","minimum":10,"maximum":1000},
+     "description":nullable("string",maxLength=1000)}},
+   "RestartResponse":{"type":"object","additionalProperties":False,"required":["success","message","sessions_terminated"],
+     "properties":{"success":{"type":"boolean"},"message":{"type":"string"},"sessions_terminated":{"type":"integer"}}},
+   "DatabaseInfo":{"type":"object","additionalProperties":False,"required":["db_name","db_type","size_mb","connection_count","connection_limit","created_at","owner"],
+     "properties":{"db_name":{"type":"string"},"db_type":{"type":"string","enum":["postgresql","mariadb"]},
+       "size_mb":{"type":"number"},"connection_count":{"type":"integer"},
+       "connection_limit":nullable("integer",description="null when unlimited"),
+       "created_at":{"type":"string","format":"date-time"},"owner":{"type":"string"}}},
+   "HistoryEvent":{"type":"object","additionalProperties":False,"required":["kind","occurred_at","actor","request_id","remote_addr","details"],
+     "properties":{"kind":{"type":"string","enum":["created","rotated","updated","restarted","deleted"]},
+       "occurred_at":{"type":"string","format":"date-time"},"actor":{"type":"string","description":"Prefix of the API key that made the change"},
+       "request_id":{"type":"string"},"remote_addr":{"type":"string"},"details":{"type":"object"}}},
+   "HistoryEntry":{"type":"object","additionalProperties":False,"required":["db_name","db_type","username","status","server","customer_id","created_at","deleted_at","events"],
+     "properties":{"db_name":{"type":"string"},"db_type":{"type":"string","enum":["postgresql","mariadb"]},"username":{"type":"string"},
+       "status":{"type":"string","enum":["active","deleting","deleted"]},"server":{"type":"string"},"customer_id":{"type":"string"},
+       "created_at":{"type":"string","format":"date-time"},"deleted_at":nullable("string",format="date-time"),
+       "events":{"type":"array","items":ref("HistoryEvent")}}},
+   "History":{"type":"object","additionalProperties":False,"required":["databases","next_cursor"],
+     "properties":{"databases":{"type":"array","items":ref("HistoryEntry")},"next_cursor":nullable("string",description="Pass as cursor for the next page; null on the last page")}},
+   "Readiness":{"type":"object","required":["status","checks"],"properties":{"status":{"type":"string"},"checks":{"type":"object","additionalProperties":{"type":"string"}}}}
+  }
+ }
+}
+import os, sys
+out = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'internal', 'api', 'openapi.json')
+with open(out, 'w') as f:
+    json.dump(doc, f, indent=2)
+    f.write('\n')
