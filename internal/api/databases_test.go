@@ -393,14 +393,11 @@ func openSession(t *testing.T, engine string, db created) session {
 		return pgSession{conn}
 	}
 	user, pass, host, port, name := mariadbCreds(t, db)
-	conn, err := sql.Open("mysql", fmt.Sprintf("%s:%s@tcp(%s:%s)/%s", user, pass, host, port, name))
+	s, err := pinMySQL(fmt.Sprintf("%s:%s@tcp(%s:%s)/%s", user, pass, host, port, name))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := conn.Ping(); err != nil {
-		t.Fatal(err)
-	}
-	return conn
+	return s
 }
 
 func must(t *testing.T, err error) {

@@ -34,16 +34,35 @@ func connectWith(t *testing.T, engine string, db created, password string) (sess
 	}
 	cfg := mysql.NewConfig()
 	cfg.User, cfg.Passwd, cfg.Net, cfg.Addr, cfg.DBName = db.Username, password, "tcp", u.Host, db.DBName
-	conn, err := sql.Open("mysql", cfg.FormatDSN())
+	return pinMySQL(cfg.FormatDSN())
+}
+
+// mySession is one pinned MariaDB connection: a pool would quietly
+// reconnect after a kill and hide it.
+type mySession struct {
+	pool *sql.DB
+	*sql.Conn
+}
+
+func (s mySession) Close() error {
+	s.Conn.Close()
+	return s.pool.Close()
+}
+
+func pinMySQL(dsn string) (session, error) {
+	pool, err := sql.Open("mysql", dsn)
 	if err != nil {
 		return nil, err
 	}
-	conn.SetMaxOpenConns(1)
-	if err := conn.Ping(); err != nil {
-		conn.Close()
+	conn, err := pool.Conn(context.Background())
+	if err == nil {
+		err = conn.PingContext(context.Background())
+	}
+	if err != nil {
+		pool.Close()
 		return nil, err
 	}
-	return conn, nil
+	return mySession{pool, conn}, nil
 }
 
 // alive runs a trivial query on the session.
@@ -52,8 +71,8 @@ func alive(s session) bool {
 	case pgSession:
 		_, err := c.Exec(context.Background(), "SELECT 1")
 		return err == nil
-	case *sql.DB:
-		_, err := c.Exec("SELECT 1")
+	case mySession:
+		_, err := c.ExecContext(context.Background(), "SELECT 1")
 		return err == nil
 	}
 	return false
@@ -225,7 +244,9 @@ func tooManyConnections(err error) bool {
 	}
 	var myErr *mysql.MySQLError
 	if errors.As(err, &myErr) {
-		return myErr.Number == 1203
+		// 1226: the account's own MAX_USER_CONNECTIONS (1203 is the
+		// server-wide max_user_connections).
+		return myErr.Number == 1226
 	}
 	return false
 }
@@ -331,16 +352,20 @@ func fill(t *testing.T, s session, n int) {
 	t.Helper()
 	switch c := s.(type) {
 	case pgSession:
-		_, err := c.Exec(context.Background(), `CREATE TABLE blob AS
+		_, err := c.Exec(context.Background(), `CREATE TABLE filler AS
 			SELECT g, md5(g::text) || md5((g*7)::text) || md5((g*13)::text) AS v FROM generate_series(1, $1) g`, n/100)
 		must(t, err)
-	case *sql.DB:
-		_, err := c.Exec("CREATE TABLE blob (g INT PRIMARY KEY, v VARCHAR(100)) ENGINE=InnoDB")
+	case mySession:
+		ctx := context.Background()
+		_, err := c.ExecContext(ctx, "CREATE TABLE filler (g INT PRIMARY KEY, v VARCHAR(100)) ENGINE=InnoDB")
 		must(t, err)
-		_, err = c.Exec(`INSERT INTO blob WITH RECURSIVE seq(g) AS (SELECT 1 UNION ALL SELECT g + 1 FROM seq WHERE g < ?)
+		_, err = c.ExecContext(ctx, "SET SESSION max_recursive_iterations = 1000000")
+		must(t, err)
+		_, err = c.ExecContext(ctx, `INSERT INTO filler WITH RECURSIVE seq(g) AS (SELECT 1 UNION ALL SELECT g + 1 FROM seq WHERE g < ?)
 			SELECT g, CONCAT(MD5(g), MD5(g*7), MD5(g*13)) FROM seq`, n/100)
 		must(t, err)
-		_, err = c.Exec("ANALYZE TABLE blob")
+		// InnoDB's size statistics lag until the table is analysed.
+		_, err = c.ExecContext(ctx, "ANALYZE TABLE filler")
 		must(t, err)
 	}
 }

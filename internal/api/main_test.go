@@ -4,10 +4,16 @@ import (
 	"os"
 	"testing"
 
+	"github.com/go-sql-driver/mysql"
+
 	"github.com/cellar/cellar/internal/testenv"
 )
 
 // env is the shared Cellar with real servers for this package's tests.
 var env *testenv.Env
 
-func TestMain(m *testing.M) { os.Exit(testenv.Run(m, &env)) }
+func TestMain(m *testing.M) {
+	// Tests kill sessions on purpose; the driver would log each one.
+	_ = mysql.SetLogger(&mysql.NopLogger{})
+	os.Exit(testenv.Run(m, &env))
+}

@@ -145,6 +145,14 @@ func StartMariaDB(ctx context.Context, o MariaDBOptions) (*MariaDB, error) {
 	if err := checkTraversable(dir, as); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
+	// A private tmpdir: with the shared /tmp, concurrent installs (parallel
+	// test packages) were seen to trip over each other's temporary tables.
+	if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o750); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if err := as.chown(filepath.Join(dir, "tmp")); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
 	m := &MariaDB{
 		DataDir: filepath.Join(dir, "data"),
 		Host:    "127.0.0.1",
@@ -232,6 +240,7 @@ func installMariaDB(ctx context.Context, o MariaDBOptions, dir, dataDir string, 
 	args := []string{
 		"--no-defaults",
 		"--datadir=" + dataDir,
+		"--tmpdir=" + filepath.Join(dir, "tmp"),
 		"--auth-root-authentication-method=normal",
 		"--skip-test-db",
 		"--skip-name-resolve",
@@ -254,6 +263,7 @@ func launchMariaDB(ctx context.Context, o MariaDBOptions, m *MariaDB, dir string
 	args := []string{
 		"--no-defaults",
 		"--datadir=" + m.DataDir,
+		"--tmpdir=" + filepath.Join(dir, "tmp"),
 		"--port=" + strconv.Itoa(m.Port),
 		"--bind-address=127.0.0.1",
 		"--socket=" + m.Socket,

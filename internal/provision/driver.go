@@ -131,12 +131,13 @@ type Driver interface {
 	// sessions UserSessions listed before it.
 	EndSessions(ctx context.Context, username string, ids []int64) (int, error)
 	// EndDatabaseSessions ends every session on the database and returns
-	// how many it ended: on PostgreSQL those connected to it, on MariaDB
-	// those whose default database it is plus the owner's sessions that are
-	// not on another database of the owner's (a tenant user may connect
-	// without a default database and use qualified names). Never the
-	// admin's own connection. New sessions may start right after. A missing
-	// database gives ErrNoSuchDatabase.
+	// how many it ended: on PostgreSQL those connected to it; on MariaDB
+	// those whose default database it is, plus the owner's sessions without
+	// a default database (or on information_schema), since a tenant user may
+	// connect without one and use qualified names; the owner's sessions on
+	// another database of its own are left alone. Never the admin's own
+	// connection. New sessions may start right after. A missing database
+	// gives ErrNoSuchDatabase.
 	EndDatabaseSessions(ctx context.Context, database, owner string) (int, error)
 	// DatabaseInfo reads the database's live figures. A missing database
 	// gives ErrNoSuchDatabase.

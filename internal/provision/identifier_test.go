@@ -3,6 +3,7 @@ package provision
 import (
 	"context"
 	"errors"
+	"math"
 	"strings"
 	"testing"
 )
@@ -96,6 +97,14 @@ func TestMethodsValidateBeforeSQL(t *testing.T) {
 			}
 			_, calls["DatabaseExists"] = d.DatabaseExists(ctx, name)
 			_, calls["UserExists"] = d.UserExists(ctx, name)
+			calls["SetConnectionLimit/name"] = d.SetConnectionLimit(ctx, name, "owner", 10)
+			calls["SetConnectionLimit/own"] = d.SetConnectionLimit(ctx, "db", name, 10)
+			_, calls["UserSessions"] = d.UserSessions(ctx, name)
+			_, calls["EndSessions"] = d.EndSessions(ctx, name, []int64{1, 2})
+			_, calls["EndDatabaseSessions/name"] = d.EndDatabaseSessions(ctx, name, "owner")
+			_, calls["EndDatabaseSessions/own"] = d.EndDatabaseSessions(ctx, "db", name)
+			_, calls["DatabaseInfo/name"] = d.DatabaseInfo(ctx, name, "owner")
+			_, calls["DatabaseInfo/own"] = d.DatabaseInfo(ctx, "db", name)
 			if name != "" { // the empty prefix is valid: list everything
 				_, calls["ListDatabases"] = d.ListDatabases(ctx, name)
 				_, calls["ListUsers"] = d.ListUsers(ctx, name)
@@ -104,6 +113,13 @@ func TestMethodsValidateBeforeSQL(t *testing.T) {
 				if err == nil || !strings.Contains(err.Error(), "invalid identifier") {
 					t.Errorf("%s %s(%q) = %v, want invalid identifier error", d.Engine(), method, name, err)
 				}
+			}
+		}
+		// Bad connection limits are rejected before SQL too.
+		for _, limit := range []int{0, -2, -1000, math.MinInt, math.MaxInt32 + 1, math.MaxInt} {
+			err := d.SetConnectionLimit(ctx, "cust_ok", "cust_ok", limit)
+			if err == nil || !strings.Contains(err.Error(), "invalid connection limit") {
+				t.Errorf("%s SetConnectionLimit(limit %d) = %v, want invalid connection limit", d.Engine(), limit, err)
 			}
 		}
 		// Bad passwords are rejected before SQL too, and never echoed.

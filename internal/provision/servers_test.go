@@ -63,13 +63,15 @@ func runTestMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "start test postgresql:", err)
 		return 1
 	}
-	defer pg.Stop(context.Background())
 	maria, err := harness.StartMariaDB(ctx, harness.MariaDBOptions{Dir: filepath.Join(dir, "mariadb"), LogPath: filepath.Join(dir, "mariadb.log")})
 	if err != nil {
+		pg.Stop(context.Background())
 		fmt.Fprintln(os.Stderr, "start test mariadb:", err)
 		return 1
 	}
+	// Stop the servers before their directory goes (deferred calls run last first).
 	defer maria.Stop(context.Background())
+	defer pg.Stop(context.Background())
 
 	mariaLogPath = filepath.Join(maria.DataDir, "general.log")
 	if err := logEverything(ctx, pg, maria); err != nil {
@@ -79,8 +81,10 @@ func runTestMain(m *testing.M) int {
 	pgAdminDSN, pgPort = pg.DSN("postgres"), pg.Port
 	mariaAdminDSN, mariaAdminUser, mariaPort = maria.DSN(""), maria.User, maria.Port
 	code := m.Run()
+	pg.Stop(context.Background())
+	maria.Stop(context.Background())
 	if code == 0 {
-		defer os.RemoveAll(dir)
+		os.RemoveAll(dir)
 	}
 	return code
 }
