@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
@@ -173,8 +174,23 @@ func TestAuth_MissingUnknownRevokedKeysAre401_MissingPermissionIs403(t *testing.
 	if prefix == "" || !strings.HasPrefix(reader.Key, prefix) {
 		t.Fatalf("key of %s not listed by its prefix", reader.CustomerID)
 	}
-	e.Admin().Expect(t, http.StatusOK, "DELETE", "/v1/admin/keys/"+prefix, nil)
+	e.Admin().Expect(t, http.StatusOK, "DELETE", "/v1/admin/keys/"+prefix, nil, testenv.Header{Name: "X-Request-ID", Value: "revoke-" + prefix})
 	checkProblem(t, reader.Do(t, "GET", "/v1/databases/postgresql", nil), 401, "")
+	// Both the creation and the revocation are in the audit log, with who,
+	// from where and which request.
+	var actions []string
+	rows, err := e.Metadata(t).Query(context.Background(),
+		"SELECT action || ':' || actor || ':' || remote_addr || ':' || (request_id <> '') FROM audit_log WHERE resource = $1 ORDER BY id", prefix)
+	must(t, err)
+	for rows.Next() {
+		var a string
+		must(t, rows.Scan(&a))
+		actions = append(actions, a)
+	}
+	admin := e.AdminKey[:11]
+	if want := "api_key.created:" + admin + ":127.0.0.1:true,api_key.revoked:" + admin + ":127.0.0.1:true"; strings.Join(actions, ",") != want {
+		t.Errorf("audit log %v, want %s", actions, want)
+	}
 	checkProblem(t, e.Admin().Do(t, "DELETE", "/v1/admin/keys/"+prefix, nil), 409, "")
 	checkProblem(t, e.Admin().Do(t, "DELETE", "/v1/admin/keys/ck_nope", nil), 404, "")
 	checkProblem(t, e.Admin().Do(t, "POST", "/v1/admin/keys", map[string]any{"customer_id": "x", "permissions": []string{"root"}}), 422, "permissions")
