@@ -77,6 +77,20 @@ doc={
      "parameters":[dbtype,dbname],
      "responses":dict({"200":js(ref("DatabaseInfo")),"404":prob("No such database for this customer"),"409":prob("The database is being created or deleted"),"422":prob("Malformed db_type or db_name"),"503":prob("The server is unreachable")},**std_err)}
   },
+  "/v1/databases/{db_type}/{db_name}/firewall":{
+   "post":mut({"operationId":"addFirewallRule","summary":"Add firewall rule","description":"Allows an IPv4/IPv6 address or CIDR block to reach this database, enforced in two layers: in the engine (PostgreSQL pg_hba lines ending in a reject for the database; MariaDB user accounts only for the allowed hosts) and in the host firewall (ufw, when configured). Once a database has a rule, only its rules (and loopback) may connect. A CIDR with host bits set is refused. MariaDB matches IPv6 sources only as single addresses. Requires database:update.",
+     "parameters":[dbtype,dbname],
+     "requestBody":{"required":True,"content":{"application/json":{"schema":ref("AddFirewallRuleRequest")}}},
+     "responses":dict({"201":js(ref("FirewallRule")),"404":prob("No such database for this customer"),"409":prob("Duplicate rule, too many rules, or the database is busy"),"413":prob("Body too large"),"415":prob("Content-Type is not application/json"),"503":prob("The rule is recorded but not yet applied; it will be applied automatically")},**std_err)}),
+   "get":{"operationId":"listFirewallRules","summary":"List firewall rules","description":"Requires database:read.",
+     "parameters":[dbtype,dbname],
+     "responses":dict({"200":js(ref("FirewallRuleList")),"404":prob("No such database for this customer"),"409":prob("The database is being created or deleted"),"422":prob("Malformed db_type or db_name")},**std_err)}
+  },
+  "/v1/databases/{db_type}/{db_name}/firewall/{rule_id}":{
+   "delete":mut({"operationId":"deleteFirewallRule","summary":"Delete firewall rule","description":"Removes the rule from the engine and the firewall; sessions from a source no longer allowed are ended. Requires database:update.",
+     "parameters":[dbtype,dbname,{"name":"rule_id","in":"path","required":True,"schema":{"type":"string"}}],
+     "responses":dict({"200":js(ref("SuccessResponse")),"404":prob("No such rule or database for this customer"),"503":prob("Recorded but not yet applied; it will be applied automatically")},**std_err)})
+  },
   "/v1/databases/{db_type}/{db_name}":{
    "patch":mut({"operationId":"updateDatabase","summary":"Update database","description":"connection_limit (10-1000) is enforced on the server (PostgreSQL ALTER DATABASE ... CONNECTION LIMIT; MariaDB MAX_USER_CONNECTIONS per account). description: null clears it. Fields left out are unchanged. Requires database:update.",
      "parameters":[dbtype,dbname],
@@ -172,7 +186,7 @@ doc={
        "connection_limit":nullable("integer",description="null when unlimited"),
        "created_at":{"type":"string","format":"date-time"},"owner":{"type":"string"}}},
    "HistoryEvent":{"type":"object","additionalProperties":False,"required":["kind","occurred_at","actor","request_id","remote_addr","details"],
-     "properties":{"kind":{"type":"string","enum":["created","rotated","updated","restarted","deleted"]},
+     "properties":{"kind":{"type":"string","enum":["created","rotated","updated","restarted","deleted","access_rule_added","access_rule_deleted","access_rules_applied"]},
        "occurred_at":{"type":"string","format":"date-time"},"actor":{"type":"string","description":"Prefix of the API key that made the change"},
        "request_id":{"type":"string"},"remote_addr":{"type":"string"},"details":{"type":"object"}}},
    "HistoryEntry":{"type":"object","additionalProperties":False,"required":["db_name","db_type","username","status","server","customer_id","created_at","deleted_at","events"],
@@ -182,6 +196,14 @@ doc={
        "events":{"type":"array","items":ref("HistoryEvent")}}},
    "History":{"type":"object","additionalProperties":False,"required":["databases","next_cursor"],
      "properties":{"databases":{"type":"array","items":ref("HistoryEntry")},"next_cursor":nullable("string",description="Pass as cursor for the next page; null on the last page")}},
+   "AddFirewallRuleRequest":{"type":"object","additionalProperties":False,"required":["ip_address"],"properties":{
+     "ip_address":{"type":"string","description":"IPv4/IPv6 address or CIDR block without host bits, e.g. 192.0.2.100, 10.0.0.0/24, 2001:db8::/64"},
+     "description":nullable("string",maxLength=200)}},
+   "FirewallRule":{"type":"object","additionalProperties":False,"required":["rule_id","db_name","db_type","ip_address","port","description","created_at"],
+     "properties":{"rule_id":{"type":"string","format":"uuid"},"db_name":{"type":"string"},"db_type":{"type":"string","enum":["postgresql","mariadb"]},
+       "ip_address":{"type":"string","description":"CIDR notation; a single address as /32 or /128"},"port":{"type":"integer"},
+       "description":nullable("string"),"created_at":{"type":"string","format":"date-time"}}},
+   "FirewallRuleList":{"type":"object","additionalProperties":False,"required":["rules","total"],"properties":{"rules":{"type":"array","items":ref("FirewallRule")},"total":{"type":"integer"}}},
    "Readiness":{"type":"object","required":["status","checks"],"properties":{"status":{"type":"string"},"checks":{"type":"object","additionalProperties":{"type":"string"}}}}
   }
  }

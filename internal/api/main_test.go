@@ -15,5 +15,5 @@ var env *testenv.Env
 func TestMain(m *testing.M) {
 	// Tests kill sessions on purpose; the driver would log each one.
 	_ = mysql.SetLogger(&mysql.NopLogger{})
-	os.Exit(testenv.Run(m, &env))
+	os.Exit(testenv.RunWith(m, &env, testenv.Options{Config: map[string]string{"CELLAR_MAX_ACCESS_RULES": "3"}}))
 }

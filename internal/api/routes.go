@@ -42,6 +42,9 @@ func (s *Server) routes() http.Handler {
 		r.Post("/v1/databases/{db_type}/{db_name}/credentials/rotate", s.rotateCredentials)
 		r.Post("/v1/databases/{db_type}/{db_name}/restart", s.restartDatabase)
 		r.Get("/v1/databases/{db_type}/{db_name}/info", s.databaseInfo)
+		r.Post("/v1/databases/{db_type}/{db_name}/firewall", s.addAccessRule)
+		r.Get("/v1/databases/{db_type}/{db_name}/firewall", s.listAccessRules)
+		r.Delete("/v1/databases/{db_type}/{db_name}/firewall/{rule_id}", s.deleteAccessRule)
 
 		r.Post("/v1/admin/keys", s.createKey)
 		r.Get("/v1/admin/keys", s.listKeys)

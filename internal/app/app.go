@@ -23,6 +23,7 @@ import (
 	"github.com/cellar/cellar/internal/cellar"
 	"github.com/cellar/cellar/internal/config"
 	"github.com/cellar/cellar/internal/failpoint"
+	"github.com/cellar/cellar/internal/firewall"
 	"github.com/cellar/cellar/internal/harness"
 	"github.com/cellar/cellar/internal/logctx"
 	"github.com/cellar/cellar/internal/secrets"
@@ -156,9 +157,21 @@ func start(ctx context.Context, cfg config.Config, log *slog.Logger, serving boo
 		log.Warn("failpoints are set; this process will crash on purpose", "failpoints", cfg.Failpoints)
 	}
 	env.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	fw, err := firewall.New(cfg.Firewall, cfg.FirewallCommand)
+	if err != nil {
+		return nil, fmt.Errorf("CELLAR_FIREWALL: %w", err)
+	}
+	if serving && fw.Name() != "none" {
+		if active, err := fw.Active(ctx); err != nil {
+			return nil, fmt.Errorf("firewall %s: %w", fw.Name(), err)
+		} else if !active {
+			log.Warn("the firewall is not active: Cellar keeps its rules there, but nothing enforces them until it is enabled", "firewall", fw.Name())
+		}
+	}
 	env.svc = service.New(service.Deps{
 		Store: env.store, Vault: vault, Logger: log, Registerer: env.registry, Failpoints: fps,
 		DefaultConnectionLimit: cfg.DefaultConnectionLimit,
+		Access:                 service.AccessConfig{Closed: cfg.AccessDefault == "closed", MaxRules: cfg.MaxAccessRules, Firewall: fw},
 	})
 	for _, s := range cfg.Servers {
 		srv, err := env.svc.RegisterServer(ctx, service.ServerSpec{

@@ -45,6 +45,13 @@ func serve(ctx context.Context, cfg config.Config, env *environment, log *slog.L
 		return fmt.Errorf("listen on %s: %w", cfg.ListenAddr, err)
 	}
 
+	// Work that a previous process left half-done is settled before the
+	// first request, so no request meets it (bounded, so that an
+	// unreachable server does not keep the API down).
+	startupCtx, cancelStartup := context.WithTimeout(ctx, time.Minute)
+	env.svc.ReconcileOnce(startupCtx)
+	cancelStartup()
+
 	bg, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wg.Add(1)

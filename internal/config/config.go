@@ -39,6 +39,11 @@ type Config struct {
 	// DefaultConnectionLimit is set on every new database.
 	DefaultConnectionLimit int // CELLAR_DEFAULT_CONNECTION_LIMIT
 
+	AccessDefault   string   // CELLAR_ACCESS_DEFAULT: open or closed
+	MaxAccessRules  int      // CELLAR_MAX_ACCESS_RULES
+	Firewall        string   // CELLAR_FIREWALL: none or ufw
+	FirewallCommand []string // CELLAR_FIREWALL_COMMAND
+
 	// Failpoints, for crash tests only: "step=action,..." (see package failpoint).
 	Failpoints string // CELLAR_FAILPOINTS
 }
@@ -90,6 +95,10 @@ var Vars = []Var{
 	{"CELLAR_MARIADB_SERVER_NAME", "mariadb-1", "name of that server in the metadata"},
 	{"CELLAR_SERVER_CAPACITY", "500", "databases placed on one managed server at most"},
 	{"CELLAR_DEFAULT_CONNECTION_LIMIT", "100", "connection limit of a new database (10 to 1000; customers change it with PATCH)"},
+	{"CELLAR_ACCESS_DEFAULT", "open", "access of a database without rules: open (any source that reaches the port) or closed (loopback only)"},
+	{"CELLAR_MAX_ACCESS_RULES", "50", "access rules per database at most"},
+	{"CELLAR_FIREWALL", "none", "host firewall driver: none (an outer firewall is managed elsewhere) or ufw (Cellar manages its own rules; the managed servers run on this host)"},
+	{"CELLAR_FIREWALL_COMMAND", "ufw", "command that runs ufw, split on spaces (e.g. to run it in another network namespace)"},
 	{"CELLAR_BOOTSTRAP_API_KEY", "(generated and printed once)", "admin API key created at start if it does not exist (at least 32 characters)"},
 	{"CELLAR_RECONCILE_INTERVAL", "1m", "how often interrupted operations are finished and drift is checked"},
 }
@@ -140,6 +149,10 @@ func Load(getenv func(string) string) (Config, error) {
 		ReconcileInterval:      duration("CELLAR_RECONCILE_INTERVAL"),
 		ServerCapacity:         integer("CELLAR_SERVER_CAPACITY", 1, 1_000_000),
 		DefaultConnectionLimit: integer("CELLAR_DEFAULT_CONNECTION_LIMIT", 10, 1000),
+		AccessDefault:          get("CELLAR_ACCESS_DEFAULT"),
+		MaxAccessRules:         integer("CELLAR_MAX_ACCESS_RULES", 1, 1000),
+		Firewall:               get("CELLAR_FIREWALL"),
+		FirewallCommand:        strings.Fields(get("CELLAR_FIREWALL_COMMAND")),
 		Failpoints:             get("CELLAR_FAILPOINTS"),
 		Vault: VaultConfig{
 			Addr:   get("CELLAR_VAULT_ADDR"),
@@ -163,6 +176,15 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if k := c.BootstrapAPIKey; k != "" && (len(k) < 32 || len(k) > 200 || strings.ContainsAny(k, " \t\r\n")) {
 		fail("CELLAR_BOOTSTRAP_API_KEY", "want 32 to 200 characters without spaces")
+	}
+	if c.AccessDefault != "open" && c.AccessDefault != "closed" {
+		fail("CELLAR_ACCESS_DEFAULT", "want open or closed, got %q", c.AccessDefault)
+	}
+	if c.Firewall != "none" && c.Firewall != "ufw" {
+		fail("CELLAR_FIREWALL", "want none or ufw, got %q", c.Firewall)
+	}
+	if len(c.FirewallCommand) == 0 {
+		fail("CELLAR_FIREWALL_COMMAND", "must not be empty")
 	}
 	if c.Vault.Mount == "" || strings.Contains(c.Vault.Mount, "..") {
 		fail("CELLAR_VAULT_MOUNT", "want a mount name like secret")

@@ -65,6 +65,10 @@ type Options struct {
 	// LogDir receives each server's stdout and stderr, one file per server.
 	// Default: Dir/logs.
 	LogDir string
+	// ExtraListen are addresses the managed PostgreSQL and MariaDB servers
+	// listen on besides 127.0.0.1 (tests with clients in network
+	// namespaces). The metadata server and Vault stay on loopback.
+	ExtraListen []string
 }
 
 // Services is the running set started by Start.
@@ -236,6 +240,7 @@ func Start(ctx context.Context, opts Options) (*Services, error) {
 			BinDir:                   pgBinDir,
 			LogPath:                  filepath.Join(logDir, managedPGDir+".log"),
 			RestrictDefaultDatabases: true,
+			ExtraListen:              opts.ExtraListen,
 			Logger:                   logger,
 		})
 		if err != nil {
@@ -246,13 +251,14 @@ func Start(ctx context.Context, opts Options) (*Services, error) {
 	})
 	wg.Go(func() {
 		m, err := StartMariaDB(startCtx, MariaDBOptions{
-			Dir:      filepath.Join(dir, mariaDBDir),
-			Port:     st.MariaDB.Port,
-			User:     st.MariaDB.User,
-			Password: st.MariaDB.Password,
-			Durable:  opts.Durable,
-			LogPath:  filepath.Join(logDir, "mariadb.log"),
-			Logger:   logger,
+			Dir:         filepath.Join(dir, mariaDBDir),
+			Port:        st.MariaDB.Port,
+			User:        st.MariaDB.User,
+			Password:    st.MariaDB.Password,
+			Durable:     opts.Durable,
+			LogPath:     filepath.Join(logDir, "mariadb.log"),
+			ExtraListen: opts.ExtraListen,
+			Logger:      logger,
 		})
 		if err != nil {
 			fail(err)

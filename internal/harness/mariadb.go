@@ -53,6 +53,9 @@ type MariaDBOptions struct {
 	// LogPath receives the installer's and the server's output. Default:
 	// Dir + ".log".
 	LogPath string
+	// ExtraListen are addresses to listen on besides 127.0.0.1 (for tests
+	// whose clients live in network namespaces).
+	ExtraListen []string
 	// Logger may be nil.
 	Logger *slog.Logger
 }
@@ -265,7 +268,7 @@ func launchMariaDB(ctx context.Context, o MariaDBOptions, m *MariaDB, dir string
 		"--datadir=" + m.DataDir,
 		"--tmpdir=" + filepath.Join(dir, "tmp"),
 		"--port=" + strconv.Itoa(m.Port),
-		"--bind-address=127.0.0.1",
+		"--bind-address=" + strings.Join(append([]string{"127.0.0.1"}, o.ExtraListen...), ","),
 		"--socket=" + m.Socket,
 		"--pid-file=" + filepath.Join(dir, "mysqld.pid"),
 		"--skip-name-resolve",

@@ -64,9 +64,19 @@ type PostgresOptions struct {
 	// "template1" databases from PUBLIC, so that roles created for tenants
 	// can only reach the databases they are granted.
 	RestrictDefaultDatabases bool
+	// ExtraListen are addresses to listen on besides 127.0.0.1 (for tests
+	// whose clients live in network namespaces). A new cluster then also
+	// accepts SCRAM logins from any address in pg_hba.conf, as a server
+	// open to a network would.
+	ExtraListen []string
 	// Logger may be nil.
 	Logger *slog.Logger
 }
+
+// pgHBARemote is appended to pgHBA for a cluster with ExtraListen.
+const pgHBARemote = `host    all       all   0.0.0.0/0      scram-sha-256
+host    all       all   ::/0           scram-sha-256
+`
 
 // Postgres is a running PostgreSQL server started by StartPostgres.
 type Postgres struct {
@@ -248,7 +258,11 @@ func initdb(ctx context.Context, o PostgresOptions, dataDir string, as *osUser) 
 		return err
 	}
 	hba := filepath.Join(dataDir, "pg_hba.conf")
-	if err := os.WriteFile(hba, []byte(pgHBA), 0o600); err != nil {
+	content := pgHBA
+	if len(o.ExtraListen) > 0 {
+		content += pgHBARemote
+	}
+	if err := os.WriteFile(hba, []byte(content), 0o600); err != nil {
 		return fmt.Errorf("%s: %w", o.Name, err)
 	}
 	if err := as.chown(hba); err != nil {
@@ -266,7 +280,7 @@ func launchPostgres(ctx context.Context, o PostgresOptions, pg *Postgres, as *os
 		"-D", pg.DataDir,
 		"-p", strconv.Itoa(pg.Port),
 		"-k", pg.DataDir,
-		"-c", "listen_addresses=127.0.0.1",
+		"-c", "listen_addresses=" + strings.Join(append([]string{"127.0.0.1"}, o.ExtraListen...), ","),
 		"-c", "max_connections=300",
 		"-c", "password_encryption=scram-sha-256",
 	}

@@ -142,6 +142,14 @@ type Driver interface {
 	// DatabaseInfo reads the database's live figures. A missing database
 	// gives ErrNoSuchDatabase.
 	DatabaseInfo(ctx context.Context, database, owner string) (DatabaseInfo, error)
+	// ApplyAccess converges the server to the policy and returns a
+	// description of each repair it made (empty when the server already
+	// matched). only, if non-nil, restricts the work to those databases
+	// where the engine allows it (MariaDB); PostgreSQL always rewrites its
+	// whole section. A server whose access cannot be managed from this
+	// process gives ErrAccessUnsupported; a source the engine cannot
+	// express gives ErrSourceUnsupported (see CheckSource).
+	ApplyAccess(ctx context.Context, p AccessPolicy, only []string) ([]string, error)
 	// Close releases the driver's connections.
 	Close()
 }

@@ -105,6 +105,8 @@ func TestMethodsValidateBeforeSQL(t *testing.T) {
 			_, calls["EndDatabaseSessions/own"] = d.EndDatabaseSessions(ctx, "db", name)
 			_, calls["DatabaseInfo/name"] = d.DatabaseInfo(ctx, name, "owner")
 			_, calls["DatabaseInfo/own"] = d.DatabaseInfo(ctx, "db", name)
+			_, calls["ApplyAccess/name"] = d.ApplyAccess(ctx, AccessPolicy{Databases: map[string]DatabaseAccess{name: {Owner: "owner"}}}, nil)
+			_, calls["ApplyAccess/own"] = d.ApplyAccess(ctx, AccessPolicy{Databases: map[string]DatabaseAccess{"db": {Owner: name}}}, nil)
 			if name != "" { // the empty prefix is valid: list everything
 				_, calls["ListDatabases"] = d.ListDatabases(ctx, name)
 				_, calls["ListUsers"] = d.ListUsers(ctx, name)

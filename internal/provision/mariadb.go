@@ -23,9 +23,10 @@ const (
 	mariaErrLockWaitTimeout  = 1205 // DROP DATABASE waited too long for a metadata lock
 )
 
-// mariaDefaultHosts are the host patterns EnsureUser creates a user for. For
-// now every tenant user may connect from anywhere ('%'); restricting hosts
-// will pass a list to ensureUserHosts instead.
+// mariaDefaultHosts are the host patterns EnsureUser creates a new user for:
+// anywhere ('%'). ApplyAccess then converges the user's accounts to its
+// database's allowlist, and EnsureUser leaves an existing user's set of
+// accounts alone.
 var mariaDefaultHosts = []string{"%"}
 
 // mariaReservedDatabases are MariaDB's system schemas.
@@ -60,6 +61,14 @@ type MariaDB struct {
 	// (sql_log_off=1, set by the driver at connect), and nothing else ever
 	// uses them, so the setting cannot leak to other statements.
 	quiet *sql.DB
+	// locks holds the connections that hold MariaDB named locks (GET_LOCK)
+	// for withNamedLock, apart from db so that a caller holding a lock can
+	// always get a connection from db to work with.
+	locks *sql.DB
+	// accessSem serializes ApplyAccess within this process (a named lock
+	// does it across processes); a channel so that waiting respects the
+	// caller's context.
+	accessSem chan struct{}
 }
 
 // OpenMariaDB connects to a MariaDB server with an admin DSN in
@@ -99,7 +108,12 @@ func OpenMariaDB(ctx context.Context, adminDSN string) (*MariaDB, error) {
 	quiet.SetMaxIdleConns(2)
 	quiet.SetConnMaxLifetime(10 * time.Minute)
 
-	m := &MariaDB{db: db, quiet: quiet}
+	locks := sql.OpenDB(connector)
+	locks.SetMaxOpenConns(2 * mariaMaxConns)
+	locks.SetMaxIdleConns(1)
+	locks.SetConnMaxLifetime(10 * time.Minute)
+
+	m := &MariaDB{db: db, quiet: quiet, locks: locks, accessSem: make(chan struct{}, 1)}
 	if err := m.Ping(ctx); err != nil {
 		m.Close()
 		return nil, err
@@ -151,6 +165,7 @@ func (m *MariaDB) Engine() string { return EngineMariaDB }
 func (m *MariaDB) Close() {
 	m.db.Close()
 	m.quiet.Close()
+	m.locks.Close()
 }
 
 // Ping checks that the server answers on the admin pool.
@@ -217,11 +232,16 @@ func (m *MariaDB) manageableUserHosts(ctx context.Context, username string) ([]s
 	return hosts, nil
 }
 
-// EnsureUser creates the user with the password for each allowed host (for
-// now only '%'), or sets the password if the user exists. Existing accounts
-// of the same user for other hosts get the same password too, so a rotation
-// never leaves an old password valid from some host. An account locked by an
-// interrupted DropUser is unlocked.
+// EnsureUser creates the user with the password for host '%' (see
+// mariaDefaultHosts), or sets the password if the user exists. Every
+// existing account of the user (one per host pattern, as ApplyAccess
+// creates them) gets the password, so a rotation never leaves an old
+// password valid from some host; no account is added to an existing user,
+// so a rotation never re-opens access that ApplyAccess restricted. An
+// account locked by an interrupted DropUser is unlocked.
+//
+// The user's named lock (see withUserLock) keeps ApplyAccess from copying
+// the old hash to a new account while the password changes.
 //
 // The plaintext never reaches the server: its mysql_native_password hash is
 // sent with IDENTIFIED BY PASSWORD, on a connection with the general log
@@ -234,12 +254,14 @@ func (m *MariaDB) EnsureUser(ctx context.Context, username, password string) err
 	if err := validPassword(password); err != nil {
 		return fmt.Errorf("user %q: %w", username, err)
 	}
-	return m.ensureUserHosts(ctx, username, password, mariaDefaultHosts)
+	return m.withUserLock(ctx, username, func() error {
+		return m.ensureUserHosts(ctx, username, password, mariaDefaultHosts)
+	})
 }
 
-// ensureUserHosts is EnsureUser for an explicit list of host patterns. It is
-// the seam for host allowlists: hosts are created if missing, and every
-// existing account of the user gets the password.
+// ensureUserHosts is EnsureUser for an explicit list of host patterns: a
+// user without accounts is created for hosts; a user with accounts keeps
+// exactly those, and every one gets the password.
 func (m *MariaDB) ensureUserHosts(ctx context.Context, username, password string, hosts []string) error {
 	existing, err := m.manageableUserHosts(ctx, username)
 	if err != nil {
@@ -261,7 +283,11 @@ func (m *MariaDB) ensureUserHosts(ctx context.Context, username, password string
 		}
 		return nil
 	}
-	for _, h := range union(hosts, existing) {
+	want := existing
+	if len(existing) == 0 {
+		want = hosts
+	}
+	for _, h := range want {
 		acct := mariaAccount(username, h)
 		if !slices.Contains(existing, h) {
 			// IF NOT EXISTS: a concurrent create of the same account must
@@ -292,6 +318,14 @@ func (m *MariaDB) EnsureDatabase(ctx context.Context, name, owner string) error 
 	if mariaReservedDatabases[name] {
 		return fmt.Errorf("database %q: %w", name, ErrReserved)
 	}
+	// Under the owner's named lock, so that an account ApplyAccess adds
+	// meanwhile cannot miss the grant.
+	return m.withUserLock(ctx, owner, func() error { return m.ensureDatabase(ctx, name, owner) })
+}
+
+// ensureDatabase is EnsureDatabase after validation, under the owner's
+// named lock.
+func (m *MariaDB) ensureDatabase(ctx context.Context, name, owner string) error {
 	hosts, err := m.manageableUserHosts(ctx, owner)
 	if err != nil {
 		return fmt.Errorf("database %q: owner: %w", name, err)
@@ -458,6 +492,12 @@ func (m *MariaDB) DropUser(ctx context.Context, username string) error {
 	if err := validNames("user", username); err != nil {
 		return err
 	}
+	return m.withUserLock(ctx, username, func() error { return m.dropUser(ctx, username) })
+}
+
+// dropUser is DropUser under the user's named lock, so that ApplyAccess
+// cannot add an account the drop would miss.
+func (m *MariaDB) dropUser(ctx context.Context, username string) error {
 	hosts, err := m.manageableUserHosts(ctx, username)
 	if err != nil {
 		return err
@@ -551,17 +591,6 @@ func scanStrings(rows *sql.Rows) ([]string, error) {
 		out = append(out, s)
 	}
 	return out, rows.Err()
-}
-
-// union returns a's elements followed by those of b not in a.
-func union(a, b []string) []string {
-	out := slices.Clone(a)
-	for _, s := range b {
-		if !slices.Contains(out, s) {
-			out = append(out, s)
-		}
-	}
-	return out
 }
 
 // mariaKillWait bounds how long the session-ending methods wait for killed
@@ -769,6 +798,14 @@ func (m *MariaDB) SetConnectionLimit(ctx context.Context, database, owner string
 	if err := m.requireDatabase(ctx, database); err != nil {
 		return err
 	}
+	// Under the owner's named lock, so that an account ApplyAccess adds
+	// meanwhile cannot miss the new limit.
+	return m.withUserLock(ctx, owner, func() error { return m.setConnectionLimit(ctx, database, owner, limit) })
+}
+
+// setConnectionLimit is SetConnectionLimit after validation, under the
+// owner's named lock.
+func (m *MariaDB) setConnectionLimit(ctx context.Context, database, owner string, limit int) error {
 	hosts, err := m.manageableUserHosts(ctx, owner)
 	if err != nil {
 		return fmt.Errorf("database %q: owner: %w", database, err)

@@ -47,6 +47,9 @@ type Postgres struct {
 	// on one server would stall every tenant on it. A channel rather than a
 	// sync.Mutex so that waiting respects the caller's context.
 	dropSem chan struct{}
+	// accessSem serializes ApplyAccess, which rewrites pg_hba.conf; like
+	// dropSem a channel, so that waiting respects the caller's context.
+	accessSem chan struct{}
 }
 
 // OpenPostgres connects to a PostgreSQL server with an admin DSN in any form
@@ -67,7 +70,7 @@ func OpenPostgres(ctx context.Context, adminDSN string) (*Postgres, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgresql: open pool: %w", err)
 	}
-	p := &Postgres{pool: pool, dropSem: make(chan struct{}, 1)}
+	p := &Postgres{pool: pool, dropSem: make(chan struct{}, 1), accessSem: make(chan struct{}, 1)}
 	if err := p.Ping(ctx); err != nil {
 		pool.Close()
 		return nil, err

@@ -16,6 +16,7 @@ const (
 	opRotate  = "rotate"
 	opUpdate  = "update"
 	opRestart = "restart"
+	opAccess  = "access"
 )
 
 // The steps of a create. The intent (a 'creating' row and a pending
@@ -47,7 +48,7 @@ func (s *Service) provisionCreate(ctx context.Context, lk *store.Lock, srv store
 		}
 		secret <- written{version, err}
 	}()
-	err = s.createOnServer(ctx, drv, db, password)
+	err = s.createOnServer(ctx, drv, srv, db, password)
 	w := <-secret
 	if err != nil {
 		return 0, err
@@ -73,7 +74,7 @@ func (s *Service) provisionCreate(ctx context.Context, lk *store.Lock, srv store
 
 // createOnServer makes the user, then its database with its connection
 // limit.
-func (s *Service) createOnServer(ctx context.Context, drv provision.Driver, db store.Database, password string) error {
+func (s *Service) createOnServer(ctx context.Context, drv provision.Driver, srv store.Server, db store.Database, password string) error {
 	if err := drv.EnsureUser(ctx, db.Username, password); err != nil {
 		return err
 	}
@@ -85,6 +86,12 @@ func (s *Service) createOnServer(ctx context.Context, drv provision.Driver, db s
 	}
 	if db.ConnectionLimit != nil {
 		if err := drv.SetConnectionLimit(ctx, db.Name, db.Username, int(*db.ConnectionLimit)); err != nil {
+			return err
+		}
+	}
+	if s.access.Closed {
+		// Closed by default: the new user must not keep its '%' account.
+		if _, err := s.converge(ctx, srv, []string{db.Name}); err != nil {
 			return err
 		}
 	}
@@ -140,6 +147,9 @@ func (s *Service) finishDelete(ctx context.Context, lk *store.Lock, srv store.Se
 			if err := q.MarkDatabaseDeleted(ctx, db.ID); err != nil {
 				return err
 			}
+			if err := q.DeleteAccessRulesOfDatabase(ctx, store.DeleteAccessRulesOfDatabaseParams{DatabaseID: db.ID, DeletedBy: &op.Actor}); err != nil {
+				return err
+			}
 			if err := q.FinishOperation(ctx, store.FinishOperationParams{ID: op.ID, State: "succeeded"}); err != nil {
 				return err
 			}
@@ -149,6 +159,12 @@ func (s *Service) finishDelete(ctx context.Context, lk *store.Lock, srv store.Se
 	if err != nil {
 		s.noteFailure(ctx, op, err)
 		return fmt.Errorf("delete %s: %w", db.Name, err)
+	}
+	// Its rules go from the engine's configuration and the firewall. The
+	// database is gone either way; a failure here is drift the reconciler
+	// repairs.
+	if _, err := s.converge(ctx, srv, []string{}); err != nil {
+		s.log.WarnContext(ctx, "remove access rules of deleted database", "db", db.Name, "err", err)
 	}
 	return nil
 }
@@ -208,6 +224,8 @@ func (s *Service) settleOperation(ctx context.Context, lk *store.Lock, db store.
 		err = s.settleUpdate(ctx, lk, srv, db, op)
 	case opRestart:
 		_, err = s.finishRestart(ctx, lk, srv, db, op, "")
+	case opAccess:
+		err = s.settleAccess(ctx, lk, srv, db, op)
 	default:
 		err = fmt.Errorf("unknown operation kind %q", op.Kind)
 	}

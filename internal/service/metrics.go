@@ -10,6 +10,7 @@ type metrics struct {
 	provisionSeconds *prometheus.HistogramVec
 	reconciled       *prometheus.CounterVec
 	drift            *prometheus.GaugeVec
+	accessRepairs    *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -27,9 +28,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "cellar_drift_objects",
 			Help: "Objects on managed servers that disagree with the metadata at the last check, by server and kind.",
 		}, []string{"server", "kind"}),
+		accessRepairs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cellar_access_repairs_total",
+			Help: "Engine access rules and firewall rules the reconciler found out of line with the metadata and repaired, by server.",
+		}, []string{"server"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.provisionSeconds, m.reconciled, m.drift)
+		reg.MustRegister(m.provisionSeconds, m.reconciled, m.drift, m.accessRepairs)
 	}
 	return m
 }

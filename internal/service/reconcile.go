@@ -56,6 +56,13 @@ func (s *Service) Reconcile(ctx context.Context) (ReconcileReport, error) {
 			continue
 		}
 		rep.Drift = append(rep.Drift, findings...)
+		repairs, err := s.reconcileAccess(ctx, srv)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("access rules of %s: %w", srv.Name, err))
+		}
+		for _, r := range repairs {
+			rep.Drift = append(rep.Drift, srv.Name+": repaired "+r)
+		}
 	}
 	return rep, errors.Join(errs...)
 }
@@ -157,22 +164,27 @@ func toSet(names []string) map[string]bool {
 	return m
 }
 
-// RunReconciler reconciles now and then every interval until ctx ends.
+// ReconcileOnce runs one pass and logs its outcome.
+func (s *Service) ReconcileOnce(ctx context.Context) {
+	rep, err := s.Reconcile(ctx)
+	if err != nil && ctx.Err() == nil {
+		s.log.ErrorContext(ctx, "reconcile", "err", err)
+	}
+	if rep.Settled > 0 || rep.Failed > 0 {
+		s.log.InfoContext(ctx, "reconcile pass", "settled", rep.Settled, "failed", rep.Failed, "drift", len(rep.Drift))
+	}
+}
+
+// RunReconciler reconciles every interval until ctx ends.
 func (s *Service) RunReconciler(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		rep, err := s.Reconcile(ctx)
-		if err != nil && ctx.Err() == nil {
-			s.log.ErrorContext(ctx, "reconcile", "err", err)
-		}
-		if rep.Settled > 0 || rep.Failed > 0 {
-			s.log.InfoContext(ctx, "reconcile pass", "settled", rep.Settled, "failed", rep.Failed, "drift", len(rep.Drift))
-		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			s.ReconcileOnce(ctx)
 		}
 	}
 }

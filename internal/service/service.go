@@ -12,6 +12,7 @@ import (
 
 	"github.com/cellar/cellar/internal/cellar"
 	"github.com/cellar/cellar/internal/failpoint"
+	"github.com/cellar/cellar/internal/firewall"
 	"github.com/cellar/cellar/internal/secrets"
 	"github.com/cellar/cellar/internal/store"
 )
@@ -36,6 +37,18 @@ type Service struct {
 	now     func() time.Time
 	// defaultConnectionLimit is set on every new database.
 	defaultConnectionLimit int
+	access                 AccessConfig
+}
+
+// AccessConfig says how network access rules are enforced.
+type AccessConfig struct {
+	// Closed: a database without rules accepts only loopback clients;
+	// otherwise (open) any client that reaches the port.
+	Closed bool
+	// MaxRules caps the rules of one database.
+	MaxRules int
+	// Firewall is the host firewall layer (ufw, or none).
+	Firewall firewall.Driver
 }
 
 // Deps are the Service's collaborators.
@@ -47,11 +60,12 @@ type Deps struct {
 	Failpoints failpoint.Set
 	// DefaultConnectionLimit is set on every new database (10 to 1000).
 	DefaultConnectionLimit int
+	Access                 AccessConfig
 }
 
 // New builds a Service.
 func New(d Deps) *Service {
-	return &Service{
+	s := &Service{
 		store:   d.Store,
 		vault:   d.Vault,
 		fleet:   newFleet(d.Store, d.Vault),
@@ -61,7 +75,15 @@ func New(d Deps) *Service {
 		now:     time.Now,
 
 		defaultConnectionLimit: d.DefaultConnectionLimit,
+		access:                 d.Access,
 	}
+	if s.access.Firewall == nil {
+		s.access.Firewall = firewall.None()
+	}
+	if s.access.MaxRules == 0 {
+		s.access.MaxRules = 50
+	}
+	return s
 }
 
 // Close releases connections to managed servers.

@@ -5,10 +5,23 @@
 package store
 
 import (
+	"net/netip"
 	"time"
 
 	"github.com/google/uuid"
 )
+
+type AccessRule struct {
+	ID          uuid.UUID
+	DatabaseID  uuid.UUID
+	CustomerID  string
+	Source      netip.Prefix
+	Description *string
+	CreatedBy   string
+	CreatedAt   time.Time
+	DeletedBy   *string
+	DeletedAt   *time.Time
+}
 
 type ApiKey struct {
 	ID          uuid.UUID

@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -44,12 +45,15 @@ type Env struct {
 // Run starts the servers and Cellar, runs the tests and stops everything.
 // With -short it runs only the tests and leaves env nil: integration tests
 // then skip through Need.
-func Run(m *testing.M, env **Env) int {
+func Run(m *testing.M, env **Env) int { return RunWith(m, env, Options{}) }
+
+// RunWith is Run with options.
+func RunWith(m *testing.M, env **Env, o Options) int {
 	flag.Parse()
 	if testing.Short() {
 		return m.Run()
 	}
-	e, err := start()
+	e, err := start(o)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "testenv:", err)
 		return 1
@@ -92,7 +96,38 @@ func VaultBin() (string, error) {
 	return "", fmt.Errorf("no vault binary: run `make deps` or set CELLAR_VAULT_BIN")
 }
 
-func start() (*Env, error) {
+// Options shape an environment made with Start.
+type Options struct {
+	// ExtraListen are addresses the managed servers listen on besides
+	// loopback (clients in network namespaces).
+	ExtraListen []string
+	// Config overrides Cellar's environment variables.
+	Config map[string]string
+}
+
+// Start makes an environment for one test (and its subtests), stopped at
+// the test's cleanup. Packages whose tests share one environment use Run.
+func Start(t testing.TB, o Options) *Env {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test: needs real servers (run without -short)")
+	}
+	e, err := start(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		e.close()
+		if !t.Failed() {
+			os.RemoveAll(e.Dir)
+		} else {
+			t.Logf("server logs kept in %s", e.Dir)
+		}
+	})
+	return e
+}
+
+func start(o Options) (*Env, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	vaultBin, err := VaultBin()
@@ -106,7 +141,7 @@ func start() (*Env, error) {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		return nil, err
 	}
-	svcs, err := harness.Start(ctx, harness.Options{Dir: filepath.Join(dir, "servers"), VaultBin: vaultBin})
+	svcs, err := harness.Start(ctx, harness.Options{Dir: filepath.Join(dir, "servers"), VaultBin: vaultBin, ExtraListen: o.ExtraListen})
 	if err != nil {
 		return nil, err
 	}
@@ -124,6 +159,9 @@ func start() (*Env, error) {
 		"CELLAR_MAX_BODY_BYTES":      "65536",
 		"CELLAR_MARIADB_SERVER_NAME": "mariadb-1",
 		"CELLAR_PG_SERVER_NAME":      "pg-1",
+	}
+	for k, v := range o.Config {
+		e.baseEnv[k] = v
 	}
 	addr, stop, err := e.StartServer(nil)
 	if err != nil {
@@ -227,4 +265,17 @@ func FreePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// Reconcile runs `cellar reconcile` in-process against the environment,
+// as an operator would after a crash, and returns what it printed.
+func (e *Env) Reconcile(t testing.TB) string {
+	t.Helper()
+	var out strings.Builder
+	cfg := e.Config(nil)
+	err := app.Run(context.Background(), []string{"reconcile"}, func(k string) string { return cfg[k] }, &out, io.Discard)
+	if err != nil {
+		t.Fatalf("cellar reconcile: %v\n%s", err, out.String())
+	}
+	return out.String()
 }
