@@ -91,6 +91,56 @@ doc={
      "parameters":[dbtype,dbname,{"name":"rule_id","in":"path","required":True,"schema":{"type":"string"}}],
      "responses":dict({"200":js(ref("SuccessResponse")),"404":prob("No such rule or database for this customer"),"503":prob("Recorded but not yet applied; it will be applied automatically")},**std_err)})
   },
+  "/v1/databases/{db_type}/{db_name}/snapshots":{
+   "post":mut({"operationId":"createSnapshot","summary":"Create snapshot","description":"Queues a logical backup (pg_dump custom format, gzip 1; mariadb-dump --single-transaction, gzip) and answers at once with the snapshot pending (202). Follow it with GET: status pending → running (bytes_written grows) → completed (size, sha256) or failed (error). A failed or interrupted dump never leaves a file that looks complete. Requires database:read, as in the reference.",
+     "parameters":[dbtype,dbname],
+     "requestBody":{"required":False,"content":{"application/json":{"schema":ref("CreateSnapshotRequest")}}},
+     "responses":dict({"202":js(ref("CreateSnapshotResponse"),"Queued"),"404":prob("No such database for this customer"),"413":prob("Body too large"),"415":prob("Content-Type is not application/json"),"503":prob("Snapshots are not available")},**std_err)}),
+   "get":{"operationId":"listSnapshots","summary":"List snapshots","description":"Newest first. Requires database:read.",
+     "parameters":[dbtype,dbname],
+     "responses":dict({"200":js(ref("SnapshotList")),"404":prob("No such database for this customer"),"409":prob("The database is being created or deleted"),"422":prob("Malformed db_type or db_name")},**std_err)}
+  },
+  "/v1/databases/{db_type}/{db_name}/snapshots/{snapshot_id}":{
+   "delete":mut({"operationId":"deleteSnapshot","summary":"Delete snapshot","description":"Deletes the file and the record; a snapshot still being taken is 409. Requires database:delete.",
+     "parameters":[dbtype,dbname,{"name":"snapshot_id","in":"path","required":True,"schema":{"type":"string"}}],
+     "responses":dict({"200":js(ref("SuccessResponse")),"404":prob("No such snapshot or database for this customer")},**std_err)})
+  },
+  "/v1/databases/{db_type}/{db_name}/restore":{
+   "post":mut({"operationId":"restoreSnapshot","summary":"Restore from snapshot","description":"The snapshot's SHA-256 and readability are checked first; a corrupt snapshot is 409 and nothing is touched. In place: the snapshot is restored into a fresh database, then swapped in (PostgreSQL: two renames in one transaction; MariaDB: one atomic RENAME TABLE of every table, then views, triggers and routines), so a failed or interrupted restore never leaves a broken database; sessions are ended at the swap. With target_db_name: a new database cust_{customer_id}_{pg|my}_{target_db_name} is created (naming rules apply) and its credentials are returned once. Requires database:update.",
+     "parameters":[dbtype,dbname],
+     "requestBody":{"required":True,"content":{"application/json":{"schema":ref("RestoreRequest")}}},
+     "responses":dict({"200":js(ref("RestoreResponse"),"Restored",nostore),"404":prob("No such snapshot or database for this customer"),"413":prob("Body too large"),"415":prob("Content-Type is not application/json"),"503":prob("A server is unreachable")},**std_err)})
+  },
+  "/v1/databases/{db_type}/{db_name}/backup-policy":{
+   "get":{"operationId":"getBackupPolicy","summary":"Get backup policy","description":"A database without a policy shows the disabled defaults. Requires database:read.",
+     "parameters":[dbtype,dbname],
+     "responses":dict({"200":js(ref("BackupPolicy")),"404":prob("No such database for this customer"),"409":prob("The database is being created or deleted"),"422":prob("Malformed db_type or db_name")},**std_err)},
+   "put":mut({"operationId":"setBackupPolicy","summary":"Set backup policy","description":"hourly: at minute MM of time_of_day every hour; daily: at HH:MM; weekly: at HH:MM on Mondays; in timezone (IANA name, default UTC). retention_days (1-365) applies to scheduled snapshots; manual snapshots stay until deleted. Requires database:update.",
+     "parameters":[dbtype,dbname],
+     "requestBody":{"required":True,"content":{"application/json":{"schema":ref("BackupPolicyRequest")}}},
+     "responses":dict({"200":js(ref("BackupPolicy")),"404":prob("No such database for this customer"),"413":prob("Body too large"),"415":prob("Content-Type is not application/json")},**std_err)})
+  },
+  "/v1/databases/{db_type}/{db_name}/metrics":{
+   "get":{"operationId":"getDatabaseMetrics","summary":"Get database metrics","description":"The latest sample taken by the collector (every 5 minutes by default; fields are null before the first pass). storage and connections per database; total_queries counts transactions on PostgreSQL (pg_stat_database) and statements on MariaDB (USER_STATISTICS); queries_per_sec is the rate since the previous sample; cache_hit_ratio is per database on PostgreSQL and the InnoDB buffer pool's on MariaDB; cpu_percent and memory_percent are the server process's share of its host (null when the server is not on Cellar's host). With since (and optionally until), samples lists the series for charts. Requires database:read.",
+     "parameters":[dbtype,dbname,{"name":"since","in":"query","schema":{"type":"string","format":"date-time"}},{"name":"until","in":"query","schema":{"type":"string","format":"date-time"}}],
+     "responses":dict({"200":js(ref("DatabaseMetrics")),"404":prob("No such database for this customer"),"409":prob("The database is being created or deleted"),"422":prob("Invalid since/until, db_type or db_name")},**std_err)}
+  },
+  "/v1/quota":{
+   "get":{"operationId":"getQuota","summary":"Get database quota","description":"Databases used and allowed (in total and per engine), storage used and allowed, backup storage and the estimated monthly cost. Internal keys may pass customer_id. Requires database:read.",
+     "parameters":[{"name":"customer_id","in":"query","schema":{"type":"string"}}],
+     "responses":dict({"200":js(ref("Quota")),"422":prob("Invalid customer_id")},**std_err)}
+  },
+  "/v1/usage":{
+   "get":{"operationId":"listUsage","summary":"List usage events","description":"Billable events in order (database.created, database.deleted, database.resized, snapshot.stored, snapshot.deleted, usage.hourly), each with a unique id; the same events Cellar pushes to the billing endpoint. Internal keys only.",
+     "parameters":[{"name":"cursor","in":"query","schema":{"type":"string"}},{"name":"limit","in":"query","schema":{"type":"integer","minimum":1,"maximum":1000,"default":100}},{"name":"customer_id","in":"query","schema":{"type":"string"}}],
+     "responses":dict({"200":js(ref("UsagePage")),"422":prob("Invalid cursor, limit or customer_id")},**std_err)}
+  },
+  "/v1/admin/quotas/{customer_id}":{
+   "put":mut({"operationId":"setQuota","summary":"Override a customer's quota","description":"null fields use the configured defaults. Requires admin.",
+     "parameters":[{"name":"customer_id","in":"path","required":True,"schema":{"type":"string"}}],
+     "requestBody":{"required":True,"content":{"application/json":{"schema":ref("QuotaOverride")}}},
+     "responses":dict({"200":js(ref("Quota")),"413":prob("Body too large"),"415":prob("Content-Type is not application/json")},**std_err)})
+  },
   "/v1/databases/{db_type}/{db_name}":{
    "patch":mut({"operationId":"updateDatabase","summary":"Update database","description":"connection_limit (10-1000) is enforced on the server (PostgreSQL ALTER DATABASE ... CONNECTION LIMIT; MariaDB MAX_USER_CONNECTIONS per account). description: null clears it. Fields left out are unchanged. Requires database:update.",
      "parameters":[dbtype,dbname],
@@ -186,7 +236,7 @@ doc={
        "connection_limit":nullable("integer",description="null when unlimited"),
        "created_at":{"type":"string","format":"date-time"},"owner":{"type":"string"}}},
    "HistoryEvent":{"type":"object","additionalProperties":False,"required":["kind","occurred_at","actor","request_id","remote_addr","details"],
-     "properties":{"kind":{"type":"string","enum":["created","rotated","updated","restarted","deleted","access_rule_added","access_rule_deleted","access_rules_applied"]},
+     "properties":{"kind":{"type":"string","enum":["created","rotated","updated","restarted","deleted","access_rule_added","access_rule_deleted","access_rules_applied","snapshot_created","snapshot_deleted","restored","backup_policy_set"]},
        "occurred_at":{"type":"string","format":"date-time"},"actor":{"type":"string","description":"Prefix of the API key that made the change"},
        "request_id":{"type":"string"},"remote_addr":{"type":"string"},"details":{"type":"object"}}},
    "HistoryEntry":{"type":"object","additionalProperties":False,"required":["db_name","db_type","username","status","server","customer_id","created_at","deleted_at","events"],
@@ -204,10 +254,64 @@ doc={
        "ip_address":{"type":"string","description":"CIDR notation; a single address as /32 or /128"},"port":{"type":"integer"},
        "description":nullable("string"),"created_at":{"type":"string","format":"date-time"}}},
    "FirewallRuleList":{"type":"object","additionalProperties":False,"required":["rules","total"],"properties":{"rules":{"type":"array","items":ref("FirewallRule")},"total":{"type":"integer"}}},
+   "CreateSnapshotRequest":{"type":"object","additionalProperties":False,"properties":{"description":nullable("string",maxLength=500)}},
+   "Snapshot":{"type":"object","additionalProperties":False,
+     "required":["snapshot_id","db_name","db_type","kind","status","size_mb","bytes_written","sha256","server_version","description","error","created_at","completed_at"],
+     "properties":{"snapshot_id":{"type":"string","pattern":"^snap_[0-9]{8}_[0-9]{6}_[0-9a-f]{8}$"},"db_name":{"type":"string"},"db_type":{"type":"string","enum":["postgresql","mariadb"]},
+       "kind":{"type":"string","enum":["manual","scheduled"]},"status":{"type":"string","enum":["pending","running","completed","failed"]},
+       "size_mb":nullable("number"),"bytes_written":{"type":"integer","description":"Progress while running"},"sha256":nullable("string"),
+       "server_version":nullable("string"),"description":nullable("string"),"error":nullable("string"),
+       "created_at":{"type":"string","format":"date-time"},"completed_at":nullable("string",format="date-time")}},
+   "SnapshotList":{"type":"object","additionalProperties":False,"required":["db_name","db_type","snapshots"],
+     "properties":{"db_name":{"type":"string"},"db_type":{"type":"string"},"snapshots":{"type":"array","items":ref("Snapshot")}}},
+   "RestoreRequest":{"type":"object","additionalProperties":False,"required":["snapshot_id"],"properties":{
+     "snapshot_id":{"type":"string"},"target_db_name":nullable("string",pattern="^[A-Za-z0-9_]{1,30}$",description="Restore into a new database with this name suffix")}},
+   "RestoreResponse":{"type":"object","additionalProperties":False,"required":["success","db_name","snapshot_id","message"],
+     "properties":{"success":{"type":"boolean"},"db_name":{"type":"string"},"snapshot_id":{"type":"string"},"message":{"type":"string"},
+       "username":{"type":"string","description":"Only for target_db_name: the new database's credentials, shown once"},"password":{"type":"string"},
+       "host":{"type":"string"},"port":{"type":"integer"},"connection_string":{"type":"string"}}},
+   "BackupPolicyRequest":{"type":"object","additionalProperties":False,"required":["enabled"],"properties":{
+     "enabled":{"type":"boolean"},"frequency":{"type":"string","enum":["hourly","daily","weekly"],"default":"daily"},
+     "retention_days":{"type":"integer","minimum":1,"maximum":365,"default":7},
+     "time_of_day":nullable("string",pattern="^([01][0-9]|2[0-3]):[0-5][0-9]$",default="02:00"),
+     "timezone":nullable("string",description="IANA time zone of time_of_day, default UTC")}},
+   "BackupPolicy":{"type":"object","additionalProperties":False,"required":["db_name","db_type","enabled","frequency","retention_days","time_of_day","timezone","last_backup","next_backup"],
+     "properties":{"db_name":{"type":"string"},"db_type":{"type":"string","enum":["postgresql","mariadb"]},"enabled":{"type":"boolean"},
+       "frequency":{"type":"string","enum":["hourly","daily","weekly"]},"retention_days":{"type":"integer"},"time_of_day":{"type":"string"},
+       "timezone":{"type":"string"},"last_backup":nullable("string",format="date-time"),"next_backup":nullable("string",format="date-time")}},
+   "MetricsSample":{"type":"object","required":["storage_gb","active_connections","max_connections","total_queries","queries_per_sec","cache_hit_ratio","cpu_percent","memory_percent","measured_at"],
+     "properties":{"storage_gb":nullable("number"),"active_connections":nullable("integer"),"max_connections":nullable("integer"),
+       "total_queries":nullable("integer"),"queries_per_sec":nullable("number"),"cache_hit_ratio":nullable("number",description="percent"),
+       "cpu_percent":nullable("number"),"memory_percent":nullable("number"),"measured_at":nullable("string",format="date-time")}},
+   "DatabaseMetrics":{"allOf":[ref("MetricsSample"),{"type":"object","required":["database_id","backup_gb"],"properties":{
+     "database_id":{"type":"string"},"backup_gb":{"type":"number","description":"Completed snapshots of the database"},
+     "samples":{"type":"array","items":ref("MetricsSample"),"description":"Only with since"}}}]},
+   "Quota":{"type":"object","additionalProperties":False,"required":["customer_id","used","limit","storage_used_gb","storage_limit_gb","backup_used_gb","engines","estimated_monthly_cost"],
+     "properties":{"customer_id":{"type":"string"},"used":{"type":"integer"},"limit":{"type":"integer"},
+       "storage_used_gb":{"type":"number"},"storage_limit_gb":{"type":"number","description":"0 = unlimited"},"backup_used_gb":{"type":"number"},
+       "engines":{"type":"array","items":{"type":"object","additionalProperties":False,"required":["db_type","used","limit"],
+         "properties":{"db_type":{"type":"string"},"used":{"type":"integer"},"limit":nullable("integer",description="null: only the total applies")}}},
+       "estimated_monthly_cost":{"type":"object","additionalProperties":False,"required":["currency","total","lines"],"properties":{
+         "currency":{"type":"string"},"total":{"type":"number"},
+         "lines":{"type":"array","items":{"type":"object","additionalProperties":False,"required":["item","quantity","unit_price","amount"],
+           "properties":{"item":{"type":"string"},"quantity":{"type":"number"},"unit_price":{"type":"number"},"amount":{"type":"number"}}}}}}}},
+   "QuotaOverride":{"type":"object","additionalProperties":False,"properties":{
+     "max_databases":nullable("integer",minimum=0),"max_storage_gb":nullable("number",minimum=0),
+     "max_postgresql":nullable("integer",minimum=0),"max_mariadb":nullable("integer",minimum=0)}},
+   "UsageEvent":{"type":"object","additionalProperties":False,"required":["id","seq","type","customer_id","database_id","occurred_at","data"],
+     "properties":{"id":{"type":"string","format":"uuid"},"seq":{"type":"integer"},"type":{"type":"string"},"customer_id":{"type":"string"},
+       "database_id":nullable("string"),"occurred_at":{"type":"string","format":"date-time"},"data":{"type":"object"}}},
+   "UsagePage":{"type":"object","additionalProperties":False,"required":["events","next_cursor"],
+     "properties":{"events":{"type":"array","items":ref("UsageEvent")},"next_cursor":nullable("string")}},
    "Readiness":{"type":"object","required":["status","checks"],"properties":{"status":{"type":"string"},"checks":{"type":"object","additionalProperties":{"type":"string"}}}}
   }
  }
 }
+# A created snapshot is the snapshot plus success and message.
+snap = doc["components"]["schemas"]["Snapshot"]
+doc["components"]["schemas"]["CreateSnapshotResponse"] = dict(snap,
+    required=snap["required"] + ["success", "message"],
+    properties=dict(snap["properties"], success={"type": "boolean"}, message={"type": "string"}))
 import os, sys
 out = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'internal', 'api', 'openapi.json')
 with open(out, 'w') as f:

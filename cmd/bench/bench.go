@@ -180,6 +180,7 @@ func setUp(ctx context.Context) (*rig, func(), error) {
 		"CELLAR_BOOTSTRAP_API_KEY": r.key,
 		"CELLAR_LOG_LEVEL":         "error",
 		"CELLAR_SERVER_CAPACITY":   "100000",
+		"CELLAR_SNAPSHOT_DIR":      filepath.Join(dir, "snapshots"),
 	}
 	srvCtx, stopServer := context.WithCancel(context.Background())
 	done := make(chan error, 1)

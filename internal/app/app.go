@@ -20,14 +20,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/cellar/cellar/internal/billing"
 	"github.com/cellar/cellar/internal/cellar"
 	"github.com/cellar/cellar/internal/config"
 	"github.com/cellar/cellar/internal/failpoint"
 	"github.com/cellar/cellar/internal/firewall"
 	"github.com/cellar/cellar/internal/harness"
+	"github.com/cellar/cellar/internal/jobs"
 	"github.com/cellar/cellar/internal/logctx"
 	"github.com/cellar/cellar/internal/secrets"
 	"github.com/cellar/cellar/internal/service"
+	"github.com/cellar/cellar/internal/snapstore"
 	"github.com/cellar/cellar/internal/store"
 )
 
@@ -142,6 +145,13 @@ func start(ctx context.Context, cfg config.Config, log *slog.Logger, serving boo
 	for _, r := range results {
 		log.Info("migration applied", "version", r.Source.Version, "ms", r.Duration.Milliseconds())
 	}
+	if err := jobs.Migrate(ctx, env.store.Pool); err != nil {
+		return nil, err
+	}
+	snaps, err := snapstore.NewLocal(cfg.SnapshotDir)
+	if err != nil {
+		return nil, fmt.Errorf("CELLAR_SNAPSHOT_DIR: %w", err)
+	}
 	vault, err := secrets.Open(secrets.Config{Addr: cfg.Vault.Addr, Token: cfg.Vault.Token, Mount: cfg.Vault.Mount, Prefix: cfg.Vault.Prefix})
 	if err != nil {
 		return nil, err
@@ -168,10 +178,24 @@ func start(ctx context.Context, cfg config.Config, log *slog.Logger, serving boo
 			log.Warn("the firewall is not active: Cellar keeps its rules there, but nothing enforces them until it is enabled", "firewall", fw.Name())
 		}
 	}
+	prices, err := service.ParsePrices(cfg.Prices)
+	if err != nil {
+		return nil, fmt.Errorf("CELLAR_PRICES: %w", err)
+	}
+	var bill *billing.Client
+	if cfg.BillingURL != "" {
+		bill = &billing.Client{URL: cfg.BillingURL, Secret: []byte(cfg.BillingSecret)}
+	}
 	env.svc = service.New(service.Deps{
 		Store: env.store, Vault: vault, Logger: log, Registerer: env.registry, Failpoints: fps,
 		DefaultConnectionLimit: cfg.DefaultConnectionLimit,
 		Access:                 service.AccessConfig{Closed: cfg.AccessDefault == "closed", MaxRules: cfg.MaxAccessRules, Firewall: fw},
+		Snapshots:              snaps,
+		Quota: service.QuotaDefaults{MaxDatabases: cfg.QuotaMaxDatabases, MaxStorageGB: cfg.QuotaMaxStorageGB,
+			MaxPerEngine: map[cellar.Engine]int{cellar.PostgreSQL: cfg.QuotaMaxPostgreSQL, cellar.MariaDB: cfg.QuotaMaxMariaDB}},
+		Prices:             prices,
+		Billing:            bill,
+		PerDatabaseMetrics: cfg.MetricsPerDatabase,
 	})
 	for _, s := range cfg.Servers {
 		srv, err := env.svc.RegisterServer(ctx, service.ServerSpec{

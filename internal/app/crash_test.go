@@ -24,7 +24,11 @@ import (
 
 var env *testenv.Env
 
-func TestMain(m *testing.M) { os.Exit(testenv.Run(m, &env)) }
+// The in-process server only queues snapshots (no workers), so that a
+// snapshot job runs in the process a test chooses to kill.
+func TestMain(m *testing.M) {
+	os.Exit(testenv.RunWith(m, &env, testenv.Options{Config: map[string]string{"CELLAR_BACKUP_WORKERS": "0"}}))
+}
 
 // cellarBinary builds the server once per test run: crash tests need a real
 // process to kill.
@@ -56,7 +60,7 @@ func startProcess(t *testing.T, failpoints string) *crashingServer {
 		t.Fatal(err)
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	cfg := env.Config(map[string]string{"CELLAR_LISTEN_ADDR": addr, "CELLAR_FAILPOINTS": failpoints})
+	cfg := env.Config(map[string]string{"CELLAR_LISTEN_ADDR": addr, "CELLAR_FAILPOINTS": failpoints, "CELLAR_BACKUP_WORKERS": "1"})
 	cmd := exec.Command(cellarBinary(t), "serve")
 	cmd.Env = os.Environ()
 	for k, v := range cfg {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/cellar/cellar/internal/api"
 	"github.com/cellar/cellar/internal/config"
+	"github.com/cellar/cellar/internal/jobs"
 )
 
 // serve runs the API and the reconciler until ctx ends, then shuts down
@@ -53,6 +54,21 @@ func serve(ctx context.Context, cfg config.Config, env *environment, log *slog.L
 	cancelStartup()
 
 	bg, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	runner, err := jobs.New(env.store.Pool, env.svc, log, jobs.Options{
+		Workers: cfg.BackupWorkers, CollectEvery: cfg.MetricsInterval, DeliverEvery: cfg.BillingInterval,
+		MetricsRaw: cfg.MetricsRawRetention, MetricsKeep: cfg.MetricsRetention,
+	})
+	if err != nil {
+		stopBackground()
+		return err
+	}
+	env.svc.SetJobQueue(runner)
+	if cfg.BackupWorkers > 0 {
+		if err := runner.Start(bg); err != nil {
+			stopBackground()
+			return fmt.Errorf("start background jobs: %w", err)
+		}
+	}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -72,6 +88,15 @@ func serve(ctx context.Context, cfg config.Config, env *environment, log *slog.L
 		shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.RequestTimeout)
 		defer cancel()
 		err = srv.Shutdown(shutdownCtx)
+	}
+	// Running snapshots get the shutdown grace period to finish; River
+	// takes up any it has to interrupt again after a restart.
+	if cfg.BackupWorkers > 0 {
+		jobsCtx, cancelJobs := context.WithTimeout(context.Background(), cfg.RequestTimeout)
+		if err := runner.Stop(jobsCtx); err != nil {
+			log.Warn("stopping background jobs", "err", err)
+		}
+		cancelJobs()
 	}
 	stopBackground()
 	wg.Wait()

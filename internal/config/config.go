@@ -39,6 +39,24 @@ type Config struct {
 	// DefaultConnectionLimit is set on every new database.
 	DefaultConnectionLimit int // CELLAR_DEFAULT_CONNECTION_LIMIT
 
+	QuotaMaxDatabases  int     // CELLAR_QUOTA_MAX_DATABASES
+	QuotaMaxStorageGB  float64 // CELLAR_QUOTA_MAX_STORAGE_GB
+	QuotaMaxPostgreSQL int     // CELLAR_QUOTA_MAX_POSTGRESQL
+	QuotaMaxMariaDB    int     // CELLAR_QUOTA_MAX_MARIADB
+	Prices             string  // CELLAR_PRICES
+
+	BillingURL      string        // CELLAR_BILLING_URL
+	BillingSecret   string        // CELLAR_BILLING_SECRET
+	BillingInterval time.Duration // CELLAR_BILLING_INTERVAL
+
+	MetricsInterval     time.Duration // CELLAR_METRICS_INTERVAL
+	MetricsRawRetention time.Duration // CELLAR_METRICS_RAW_RETENTION
+	MetricsRetention    time.Duration // CELLAR_METRICS_RETENTION
+	MetricsPerDatabase  bool          // CELLAR_METRICS_PER_DATABASE
+
+	SnapshotDir   string // CELLAR_SNAPSHOT_DIR
+	BackupWorkers int    // CELLAR_BACKUP_WORKERS
+
 	AccessDefault   string   // CELLAR_ACCESS_DEFAULT: open or closed
 	MaxAccessRules  int      // CELLAR_MAX_ACCESS_RULES
 	Firewall        string   // CELLAR_FIREWALL: none or ufw
@@ -95,6 +113,20 @@ var Vars = []Var{
 	{"CELLAR_MARIADB_SERVER_NAME", "mariadb-1", "name of that server in the metadata"},
 	{"CELLAR_SERVER_CAPACITY", "500", "databases placed on one managed server at most"},
 	{"CELLAR_DEFAULT_CONNECTION_LIMIT", "100", "connection limit of a new database (10 to 1000; customers change it with PATCH)"},
+	{"CELLAR_QUOTA_MAX_DATABASES", "100", "databases per customer (admins override per customer)"},
+	{"CELLAR_QUOTA_MAX_STORAGE_GB", "50", "database storage per customer in GB; 0 = unlimited"},
+	{"CELLAR_QUOTA_MAX_POSTGRESQL", "0", "PostgreSQL databases per customer; 0 = only the total applies"},
+	{"CELLAR_QUOTA_MAX_MARIADB", "0", "MariaDB databases per customer; 0 = only the total applies"},
+	{"CELLAR_PRICES", "currency=EUR,postgresql=5,mariadb=4,storage_gb=0.10,backup_gb=0.05", "monthly prices for cost estimates"},
+	{"CELLAR_BILLING_URL", "(none)", "central billing endpoint that receives usage events (POST, signed)"},
+	{"CELLAR_BILLING_SECRET", "(none)", "HMAC-SHA256 key of the billing signature (at least 16 characters)"},
+	{"CELLAR_BILLING_INTERVAL", "10s", "how often undelivered usage events are sent"},
+	{"CELLAR_METRICS_INTERVAL", "5m", "how often every database is sampled"},
+	{"CELLAR_METRICS_RAW_RETENTION", "48h", "how long every sample is kept; older ones are thinned to one per hour"},
+	{"CELLAR_METRICS_RETENTION", "720h", "how long hourly samples are kept"},
+	{"CELLAR_METRICS_PER_DATABASE", "false", "export a Prometheus series per database (unbounded labels)"},
+	{"CELLAR_SNAPSHOT_DIR", "(CELLAR_DATA_DIR/snapshots)", "directory where snapshot files are kept"},
+	{"CELLAR_BACKUP_WORKERS", "2", "snapshots this process takes at once; 0 = this process only queues them (and runs no scheduler)"},
 	{"CELLAR_ACCESS_DEFAULT", "open", "access of a database without rules: open (any source that reaches the port) or closed (loopback only)"},
 	{"CELLAR_MAX_ACCESS_RULES", "50", "access rules per database at most"},
 	{"CELLAR_FIREWALL", "none", "host firewall driver: none (an outer firewall is managed elsewhere) or ufw (Cellar manages its own rules; the managed servers run on this host)"},
@@ -149,6 +181,18 @@ func Load(getenv func(string) string) (Config, error) {
 		ReconcileInterval:      duration("CELLAR_RECONCILE_INTERVAL"),
 		ServerCapacity:         integer("CELLAR_SERVER_CAPACITY", 1, 1_000_000),
 		DefaultConnectionLimit: integer("CELLAR_DEFAULT_CONNECTION_LIMIT", 10, 1000),
+		SnapshotDir:            get("CELLAR_SNAPSHOT_DIR"),
+		QuotaMaxDatabases:      integer("CELLAR_QUOTA_MAX_DATABASES", 1, 1_000_000),
+		QuotaMaxPostgreSQL:     integer("CELLAR_QUOTA_MAX_POSTGRESQL", 0, 1_000_000),
+		QuotaMaxMariaDB:        integer("CELLAR_QUOTA_MAX_MARIADB", 0, 1_000_000),
+		Prices:                 get("CELLAR_PRICES"),
+		BillingURL:             get("CELLAR_BILLING_URL"),
+		BillingSecret:          getenv("CELLAR_BILLING_SECRET"),
+		BillingInterval:        duration("CELLAR_BILLING_INTERVAL"),
+		MetricsInterval:        duration("CELLAR_METRICS_INTERVAL"),
+		MetricsRawRetention:    duration("CELLAR_METRICS_RAW_RETENTION"),
+		MetricsRetention:       duration("CELLAR_METRICS_RETENTION"),
+		BackupWorkers:          integer("CELLAR_BACKUP_WORKERS", 0, 64),
 		AccessDefault:          get("CELLAR_ACCESS_DEFAULT"),
 		MaxAccessRules:         integer("CELLAR_MAX_ACCESS_RULES", 1, 1000),
 		Firewall:               get("CELLAR_FIREWALL"),
@@ -162,6 +206,12 @@ func Load(getenv func(string) string) (Config, error) {
 		},
 	}
 	c.Embedded = c.MetadataDSN == ""
+	if c.SnapshotDir == "" {
+		c.SnapshotDir = filepath.Join(c.DataDir, "snapshots")
+	}
+	if abs, err := filepath.Abs(c.SnapshotDir); err == nil {
+		c.SnapshotDir = abs
+	}
 
 	if _, _, err := net.SplitHostPort(c.ListenAddr); err != nil {
 		fail("CELLAR_LISTEN_ADDR", "want host:port, got %q", c.ListenAddr)
@@ -176,6 +226,28 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if k := c.BootstrapAPIKey; k != "" && (len(k) < 32 || len(k) > 200 || strings.ContainsAny(k, " \t\r\n")) {
 		fail("CELLAR_BOOTSTRAP_API_KEY", "want 32 to 200 characters without spaces")
+	}
+	if gb, err := strconv.ParseFloat(get("CELLAR_QUOTA_MAX_STORAGE_GB"), 64); err != nil || gb < 0 {
+		fail("CELLAR_QUOTA_MAX_STORAGE_GB", "want a number of GB, 0 for unlimited")
+	} else {
+		c.QuotaMaxStorageGB = gb
+	}
+	switch v := get("CELLAR_METRICS_PER_DATABASE"); v {
+	case "true", "false":
+		c.MetricsPerDatabase = v == "true"
+	default:
+		fail("CELLAR_METRICS_PER_DATABASE", "want true or false")
+	}
+	if c.MetricsRetention < c.MetricsRawRetention {
+		fail("CELLAR_METRICS_RETENTION", "must be at least CELLAR_METRICS_RAW_RETENTION")
+	}
+	if c.BillingURL != "" {
+		if u, err := url.Parse(c.BillingURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			fail("CELLAR_BILLING_URL", "want an http(s):// URL")
+		}
+		if len(c.BillingSecret) < 16 {
+			fail("CELLAR_BILLING_SECRET", "must be at least 16 characters when CELLAR_BILLING_URL is set")
+		}
 	}
 	if c.AccessDefault != "open" && c.AccessDefault != "closed" {
 		fail("CELLAR_ACCESS_DEFAULT", "want open or closed, got %q", c.AccessDefault)

@@ -150,6 +150,25 @@ type Driver interface {
 	// process gives ErrAccessUnsupported; a source the engine cannot
 	// express gives ErrSourceUnsupported (see CheckSource).
 	ApplyAccess(ctx context.Context, p AccessPolicy, only []string) ([]string, error)
+	// SwapDatabase makes the contents of replacement become database live,
+	// and moves live's previous contents to retired (a new name), ending
+	// the live database's sessions at the swap. owner is live's owner/user.
+	// Afterwards live has the same owner, privileges, connection limit and
+	// access (pg CONNECT only for the owner; MariaDB grants of the owner's
+	// accounts) as before; replacement no longer exists; retired holds the
+	// old contents and is dropped later by the caller with DropDatabase. It
+	// is idempotent: called again after a crash at any point, it completes
+	// the swap (or reports it already done) and never swaps back. See
+	// swap_postgres.go and swap_mariadb.go for each engine's design, what a
+	// failure leaves behind and what a re-run does.
+	SwapDatabase(ctx context.Context, live, replacement, retired, owner string) error
+	// Sample reads, in one pass over the server (a few queries, not one
+	// per database), the figures of every database whose name starts with
+	// prefix ("cust_"; "" for all), and the server's own figures (see
+	// ServerSample and metrics_postgres.go, metrics_mariadb.go). The process
+	// figures are nil, not an error, when the server's process cannot be
+	// found on this host.
+	Sample(ctx context.Context, prefix string) (ServerSample, error)
 	// Close releases the driver's connections.
 	Close()
 }

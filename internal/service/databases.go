@@ -211,6 +211,9 @@ func (s *Service) createNamed(ctx context.Context, c Caller, engine cellar.Engin
 	}
 	var op store.Operation
 	err = lk.InTx(ctx, func(q *store.Queries) error {
+		if err := s.checkQuota(ctx, q, customer, engine); err != nil {
+			return err
+		}
 		if _, err := q.InsertDatabase(ctx, store.InsertDatabaseParams{
 			ID: db.ID, CustomerID: db.CustomerID, Engine: db.Engine, Name: db.Name, Username: db.Username,
 			ServerID: db.ServerID, RequestedName: db.RequestedName, VaultPath: db.VaultPath, ConnectionLimit: db.ConnectionLimit,
@@ -223,6 +226,9 @@ func (s *Service) createNamed(ctx context.Context, c Caller, engine cellar.Engin
 		return err
 	})
 	if err != nil {
+		if cellar.ErrorCode(err) == cellar.CodeQuotaExceeded {
+			return nil, false, err
+		}
 		return nil, false, fmt.Errorf("record create intent: %w", err)
 	}
 

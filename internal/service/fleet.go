@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
+	"strconv"
 	"sync"
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/cellar/cellar/internal/backup"
 	"github.com/cellar/cellar/internal/cellar"
 	"github.com/cellar/cellar/internal/provision"
 	"github.com/cellar/cellar/internal/secrets"
@@ -106,6 +109,40 @@ func (f *Fleet) driver(ctx context.Context, srv store.Server) (provision.Driver,
 	}
 	f.drivers[srv.ID] = d
 	return d, nil
+}
+
+// adminConn is how the engines' dump and restore tools reach a server as
+// its admin.
+func (f *Fleet) adminConn(ctx context.Context, srv store.Server) (backup.Conn, error) {
+	secret, _, err := f.vault.Get(ctx, srv.AdminSecretPath)
+	if err != nil {
+		return backup.Conn{}, fmt.Errorf("admin credentials of server %s: %w", srv.Name, err)
+	}
+	password, _ := secret["password"].(string)
+	switch cellar.Engine(srv.Engine) {
+	case cellar.PostgreSQL:
+		u, err := url.Parse(srv.AdminDsn)
+		if err != nil || u.User == nil {
+			return backup.Conn{}, fmt.Errorf("server %s: admin DSN does not parse", srv.Name)
+		}
+		port, _ := strconv.Atoi(u.Port())
+		if port == 0 {
+			port = 5432
+		}
+		return backup.Conn{Host: u.Hostname(), Port: port, User: u.User.Username(), Password: password}, nil
+	case cellar.MariaDB:
+		cfg, err := mysql.ParseDSN(srv.AdminDsn)
+		if err != nil {
+			return backup.Conn{}, fmt.Errorf("server %s: admin DSN does not parse", srv.Name)
+		}
+		host, portText, err := net.SplitHostPort(cfg.Addr)
+		if err != nil {
+			host, portText = cfg.Addr, "3306"
+		}
+		port, _ := strconv.Atoi(portText)
+		return backup.Conn{Host: host, Port: port, User: cfg.User, Password: password}, nil
+	}
+	return backup.Conn{}, fmt.Errorf("unknown engine %q", srv.Engine)
 }
 
 // Close closes every driver.

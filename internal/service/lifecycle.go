@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/cellar/cellar/internal/provision"
 	"github.com/cellar/cellar/internal/store"
@@ -17,6 +18,7 @@ const (
 	opUpdate  = "update"
 	opRestart = "restart"
 	opAccess  = "access"
+	opRestore = "restore"
 )
 
 // The steps of a create. The intent (a 'creating' row and a pending
@@ -226,6 +228,8 @@ func (s *Service) settleOperation(ctx context.Context, lk *store.Lock, db store.
 		_, err = s.finishRestart(ctx, lk, srv, db, op, "")
 	case opAccess:
 		err = s.settleAccess(ctx, lk, srv, db, op)
+	case opRestore:
+		err = s.settleRestore(ctx, lk, srv, db, op)
 	default:
 		err = fmt.Errorf("unknown operation kind %q", op.Kind)
 	}
@@ -253,13 +257,22 @@ func (s *Service) noteFailure(ctx context.Context, op store.Operation, cause err
 	}
 }
 
+// insertEvent records what happened to a database (history, audit) and,
+// for billable changes, the usage event, in the caller's transaction.
 func insertEvent(ctx context.Context, q *store.Queries, db store.Database, kind string, op store.Operation, remoteAddr string, details map[string]any) error {
 	raw, err := json.Marshal(details)
 	if err != nil {
 		return err
 	}
-	return q.InsertDatabaseEvent(ctx, store.InsertDatabaseEventParams{
+	err = q.InsertDatabaseEvent(ctx, store.InsertDatabaseEventParams{
 		DatabaseID: db.ID, CustomerID: db.CustomerID, Kind: kind, Actor: op.Actor,
 		RequestID: op.RequestID, RemoteAddr: remoteAddr, Details: raw,
 	})
+	if err != nil {
+		return err
+	}
+	if uk := usageKind(kind, details); uk != "" {
+		return recordUsage(ctx, q, db, uk, details, nil, time.Now())
+	}
+	return nil
 }

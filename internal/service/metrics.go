@@ -11,9 +11,25 @@ type metrics struct {
 	reconciled       *prometheus.CounterVec
 	drift            *prometheus.GaugeVec
 	accessRepairs    *prometheus.CounterVec
+	billing          *prometheus.CounterVec
+
+	collectSeconds    *prometheus.HistogramVec
+	serverDatabases   *prometheus.GaugeVec
+	serverStorage     *prometheus.GaugeVec
+	serverConnections *prometheus.GaugeVec
+	serverCPU         *prometheus.GaugeVec
+	serverMemory      *prometheus.GaugeVec
+	// Per-database gauges, only when configured: a label per database
+	// makes a series per database, which most Prometheus set-ups regret.
+	dbStorage     *prometheus.GaugeVec
+	dbConnections *prometheus.GaugeVec
 }
 
-func newMetrics(reg prometheus.Registerer) *metrics {
+func gauge(name, help string) *prometheus.GaugeVec {
+	return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, []string{"server"})
+}
+
+func newMetrics(reg prometheus.Registerer, perDatabase bool) *metrics {
 	m := &metrics{
 		provisionSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "cellar_provision_duration_seconds",
@@ -32,9 +48,30 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "cellar_access_repairs_total",
 			Help: "Engine access rules and firewall rules the reconciler found out of line with the metadata and repaired, by server.",
 		}, []string{"server"}),
+		billing: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cellar_billing_deliveries_total",
+			Help: "Usage event deliveries to the billing endpoint, by outcome.",
+		}, []string{"outcome"}),
+		collectSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "cellar_metrics_collection_duration_seconds", Help: "Duration of one metrics pass over a server.",
+			Buckets: []float64{.01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"server"}),
+		serverDatabases:   gauge("cellar_server_databases", "Databases sampled on the server at the last pass."),
+		serverStorage:     gauge("cellar_server_storage_bytes", "Total size of the server's Cellar databases."),
+		serverConnections: gauge("cellar_server_connections", "Client sessions on the server's Cellar databases."),
+		serverCPU:         gauge("cellar_server_cpu_percent", "CPU use of the server's processes, percent of this host."),
+		serverMemory:      gauge("cellar_server_memory_percent", "Memory of the server's processes, percent of this host."),
+		dbStorage: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "cellar_database_storage_bytes",
+			Help: "Size of one database (only with CELLAR_METRICS_PER_DATABASE)."}, []string{"server", "database"}),
+		dbConnections: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "cellar_database_connections",
+			Help: "Client sessions of one database (only with CELLAR_METRICS_PER_DATABASE)."}, []string{"server", "database"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.provisionSeconds, m.reconciled, m.drift, m.accessRepairs)
+		reg.MustRegister(m.provisionSeconds, m.reconciled, m.drift, m.accessRepairs, m.billing, m.collectSeconds,
+			m.serverDatabases, m.serverStorage, m.serverConnections, m.serverCPU, m.serverMemory)
+		if perDatabase {
+			reg.MustRegister(m.dbStorage, m.dbConnections)
+		}
 	}
 	return m
 }

@@ -10,10 +10,13 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/cellar/cellar/internal/backup"
+	"github.com/cellar/cellar/internal/billing"
 	"github.com/cellar/cellar/internal/cellar"
 	"github.com/cellar/cellar/internal/failpoint"
 	"github.com/cellar/cellar/internal/firewall"
 	"github.com/cellar/cellar/internal/secrets"
+	"github.com/cellar/cellar/internal/snapstore"
 	"github.com/cellar/cellar/internal/store"
 )
 
@@ -38,6 +41,13 @@ type Service struct {
 	// defaultConnectionLimit is set on every new database.
 	defaultConnectionLimit int
 	access                 AccessConfig
+	jobs                   JobQueue
+	snapshots              snapstore.Store
+	tools                  backup.Tools
+	quota                  QuotaDefaults
+	prices                 Prices
+	billing                *billing.Client
+	perDatabaseMetrics     bool
 }
 
 // AccessConfig says how network access rules are enforced.
@@ -61,6 +71,20 @@ type Deps struct {
 	// DefaultConnectionLimit is set on every new database (10 to 1000).
 	DefaultConnectionLimit int
 	Access                 AccessConfig
+	// Snapshots is where snapshot files are kept.
+	Snapshots snapstore.Store
+	// Tools runs the engines' dump and restore programs.
+	Tools backup.Tools
+	// Clock replaces time.Now, for simulations of the backup schedule.
+	Clock func() time.Time
+	// Quota holds the default limits of every customer.
+	Quota QuotaDefaults
+	// Prices is the table behind cost estimates.
+	Prices Prices
+	// Billing delivers usage events; nil keeps them for pulling only.
+	Billing *billing.Client
+	// PerDatabaseMetrics exports a Prometheus series per database.
+	PerDatabaseMetrics bool
 }
 
 // New builds a Service.
@@ -70,15 +94,27 @@ func New(d Deps) *Service {
 		vault:   d.Vault,
 		fleet:   newFleet(d.Store, d.Vault),
 		log:     d.Logger,
-		metrics: newMetrics(d.Registerer),
+		metrics: newMetrics(d.Registerer, d.PerDatabaseMetrics),
 		fail:    d.Failpoints,
 		now:     time.Now,
 
 		defaultConnectionLimit: d.DefaultConnectionLimit,
 		access:                 d.Access,
+		snapshots:              d.Snapshots,
+		tools:                  d.Tools,
+		quota:                  d.Quota,
+		prices:                 d.Prices,
+		billing:                d.Billing,
+		perDatabaseMetrics:     d.PerDatabaseMetrics,
+	}
+	if s.quota.MaxDatabases == 0 {
+		s.quota.MaxDatabases = 100
 	}
 	if s.access.Firewall == nil {
 		s.access.Firewall = firewall.None()
+	}
+	if d.Clock != nil {
+		s.now = d.Clock
 	}
 	if s.access.MaxRules == 0 {
 		s.access.MaxRules = 50

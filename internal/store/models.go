@@ -48,6 +48,28 @@ type AuditLog struct {
 	OccurredAt time.Time
 }
 
+type BackupPolicy struct {
+	DatabaseID    uuid.UUID
+	Enabled       bool
+	Frequency     string
+	RetentionDays int32
+	TimeOfDay     string
+	Timezone      string
+	LastBackupAt  *time.Time
+	NextBackupAt  *time.Time
+	UpdatedAt     time.Time
+}
+
+type CustomerQuota struct {
+	CustomerID    string
+	MaxDatabases  *int32
+	MaxStorageGb  *float64
+	MaxPostgresql *int32
+	MaxMariadb    *int32
+	UpdatedBy     string
+	UpdatedAt     time.Time
+}
+
 type Database struct {
 	ID              uuid.UUID
 	CustomerID      string
@@ -79,6 +101,19 @@ type DatabaseEvent struct {
 	OccurredAt time.Time
 }
 
+type DatabaseMetric struct {
+	DatabaseID        uuid.UUID
+	MeasuredAt        time.Time
+	StorageBytes      int64
+	ActiveConnections int32
+	MaxConnections    int32
+	TotalQueries      int64
+	QueriesPerSec     *float64
+	CacheHitRatio     *float64
+	CpuPercent        *float64
+	MemoryPercent     *float64
+}
+
 type IdempotencyKey struct {
 	ApiKeyID      uuid.UUID
 	IdemKey       string
@@ -105,6 +140,7 @@ type Operation struct {
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
 	FinishedAt *time.Time
+	Details    []byte
 }
 
 type Server struct {
@@ -119,4 +155,48 @@ type Server struct {
 	Enabled         bool
 	CreatedAt       time.Time
 	UpdatedAt       time.Time
+}
+
+type ServerMetric struct {
+	ServerID      int64
+	MeasuredAt    time.Time
+	CpuSeconds    *float64
+	CpuPercent    *float64
+	MemoryPercent *float64
+}
+
+type Snapshot struct {
+	ID            string
+	DatabaseID    uuid.UUID
+	CustomerID    string
+	Engine        string
+	Kind          string
+	Status        string
+	Description   *string
+	StorageKey    string
+	BytesWritten  int64
+	SizeBytes     *int64
+	Sha256        *string
+	ServerVersion *string
+	Error         *string
+	CreatedBy     string
+	CreatedAt     time.Time
+	StartedAt     *time.Time
+	CompletedAt   *time.Time
+	DeletedAt     *time.Time
+}
+
+type UsageEvent struct {
+	ID            uuid.UUID
+	Seq           int64
+	CustomerID    string
+	DatabaseID    *uuid.UUID
+	Kind          string
+	Payload       []byte
+	OccurredAt    time.Time
+	PeriodStart   *time.Time
+	DeliveredAt   *time.Time
+	Attempts      int32
+	NextAttemptAt time.Time
+	LastError     *string
 }

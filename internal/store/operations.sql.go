@@ -27,7 +27,7 @@ func (q *Queries) FinishOperation(ctx context.Context, arg FinishOperationParams
 }
 
 const getPendingOperation = `-- name: GetPendingOperation :one
-SELECT id, database_id, kind, state, error, attempts, actor, request_id, created_at, updated_at, finished_at FROM operations WHERE database_id = $1 AND state = 'pending'
+SELECT id, database_id, kind, state, error, attempts, actor, request_id, created_at, updated_at, finished_at, details FROM operations WHERE database_id = $1 AND state = 'pending'
 `
 
 func (q *Queries) GetPendingOperation(ctx context.Context, databaseID uuid.UUID) (Operation, error) {
@@ -45,6 +45,7 @@ func (q *Queries) GetPendingOperation(ctx context.Context, databaseID uuid.UUID)
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.FinishedAt,
+		&i.Details,
 	)
 	return i, err
 }
@@ -52,7 +53,7 @@ func (q *Queries) GetPendingOperation(ctx context.Context, databaseID uuid.UUID)
 const insertOperation = `-- name: InsertOperation :one
 INSERT INTO operations (id, database_id, kind, actor, request_id)
 VALUES ($1, $2, $3, $4, $5)
-RETURNING id, database_id, kind, state, error, attempts, actor, request_id, created_at, updated_at, finished_at
+RETURNING id, database_id, kind, state, error, attempts, actor, request_id, created_at, updated_at, finished_at, details
 `
 
 type InsertOperationParams struct {
@@ -84,12 +85,55 @@ func (q *Queries) InsertOperation(ctx context.Context, arg InsertOperationParams
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.FinishedAt,
+		&i.Details,
+	)
+	return i, err
+}
+
+const insertOperationWithDetails = `-- name: InsertOperationWithDetails :one
+INSERT INTO operations (id, database_id, kind, actor, request_id, details)
+VALUES ($1, $2, $3, $4, $5, $6)
+RETURNING id, database_id, kind, state, error, attempts, actor, request_id, created_at, updated_at, finished_at, details
+`
+
+type InsertOperationWithDetailsParams struct {
+	ID         uuid.UUID
+	DatabaseID uuid.UUID
+	Kind       string
+	Actor      string
+	RequestID  string
+	Details    []byte
+}
+
+func (q *Queries) InsertOperationWithDetails(ctx context.Context, arg InsertOperationWithDetailsParams) (Operation, error) {
+	row := q.db.QueryRow(ctx, insertOperationWithDetails,
+		arg.ID,
+		arg.DatabaseID,
+		arg.Kind,
+		arg.Actor,
+		arg.RequestID,
+		arg.Details,
+	)
+	var i Operation
+	err := row.Scan(
+		&i.ID,
+		&i.DatabaseID,
+		&i.Kind,
+		&i.State,
+		&i.Error,
+		&i.Attempts,
+		&i.Actor,
+		&i.RequestID,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.FinishedAt,
+		&i.Details,
 	)
 	return i, err
 }
 
 const listPendingOperations = `-- name: ListPendingOperations :many
-SELECT id, database_id, kind, state, error, attempts, actor, request_id, created_at, updated_at, finished_at FROM operations WHERE state = 'pending' ORDER BY created_at LIMIT $1
+SELECT id, database_id, kind, state, error, attempts, actor, request_id, created_at, updated_at, finished_at, details FROM operations WHERE state = 'pending' ORDER BY created_at LIMIT $1
 `
 
 func (q *Queries) ListPendingOperations(ctx context.Context, limit int32) ([]Operation, error) {
@@ -113,6 +157,7 @@ func (q *Queries) ListPendingOperations(ctx context.Context, limit int32) ([]Ope
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.FinishedAt,
+			&i.Details,
 		); err != nil {
 			return nil, err
 		}
@@ -137,5 +182,19 @@ type RecordOperationFailureParams struct {
 // Notes a failed attempt; the operation stays pending for the reconciler.
 func (q *Queries) RecordOperationFailure(ctx context.Context, arg RecordOperationFailureParams) error {
 	_, err := q.db.Exec(ctx, recordOperationFailure, arg.ID, arg.Error)
+	return err
+}
+
+const setOperationDetails = `-- name: SetOperationDetails :exec
+UPDATE operations SET details = $2, updated_at = now() WHERE id = $1 AND state = 'pending'
+`
+
+type SetOperationDetailsParams struct {
+	ID      uuid.UUID
+	Details []byte
+}
+
+func (q *Queries) SetOperationDetails(ctx context.Context, arg SetOperationDetailsParams) error {
+	_, err := q.db.Exec(ctx, setOperationDetails, arg.ID, arg.Details)
 	return err
 }

@@ -71,6 +71,13 @@ func (s *Store) InTx(ctx context.Context, fn func(q *Queries) error) error {
 	return pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error { return fn(New(tx)) })
 }
 
+// InPgxTx runs fn in a transaction on the pool and also hands it the raw
+// transaction, for libraries that take part in it (River's transactional
+// job inserts).
+func (s *Store) InPgxTx(ctx context.Context, fn func(tx pgx.Tx, q *Queries) error) error {
+	return pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error { return fn(tx, New(tx)) })
+}
+
 // IsNotFound reports whether err means a query matched no row.
 func IsNotFound(err error) bool { return errors.Is(err, pgx.ErrNoRows) }
 

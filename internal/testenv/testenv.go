@@ -159,6 +159,7 @@ func start(o Options) (*Env, error) {
 		"CELLAR_MAX_BODY_BYTES":      "65536",
 		"CELLAR_MARIADB_SERVER_NAME": "mariadb-1",
 		"CELLAR_PG_SERVER_NAME":      "pg-1",
+		"CELLAR_SNAPSHOT_DIR":        filepath.Join(dir, "snapshots"),
 	}
 	for k, v := range o.Config {
 		e.baseEnv[k] = v

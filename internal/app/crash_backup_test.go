@@ -1,0 +1,167 @@
+package app_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cellar/cellar/internal/testenv"
+)
+
+// pgRows counts the rows of table t in a customer database.
+func pgRows(t *testing.T, dbName string) int {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), env.Services.PG.DSN(dbName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var n int
+	if err := conn.QueryRow(context.Background(), "SELECT count(*) FROM t").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func pgExec(t *testing.T, dbName, sql string) {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), env.Services.PG.DSN(dbName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(context.Background(), sql); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func pgDatabases(t *testing.T, prefix string) []string {
+	t.Helper()
+	rows, err := env.PG(t).Query(context.Background(), "SELECT datname FROM pg_database WHERE datname LIKE $1 || '%'", prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return names
+}
+
+type snapshot struct {
+	SnapshotID string `json:"snapshot_id"`
+	Status     string `json:"status"`
+}
+
+func snapshots(t *testing.T, c *testenv.Client, base, dbName string) []snapshot {
+	t.Helper()
+	var l struct {
+		Snapshots []snapshot `json:"snapshots"`
+	}
+	c.WithBaseURL(base).Expect(t, http.StatusOK, "GET", "/v1/databases/postgresql/"+dbName+"/snapshots", nil).Decode(t, &l)
+	return l.Snapshots
+}
+
+// TestCrash_KillDuringSnapshot_NoCompletedSnapshot: a process killed after
+// the dump ran but before the file was published leaves no completed
+// snapshot and no file that looks complete.
+func TestCrash_KillDuringSnapshot_NoCompletedSnapshot(t *testing.T) {
+	testenv.Need(t, env)
+	c := env.NewCustomer(t)
+	var db struct {
+		DBName string `json:"db_name"`
+	}
+	c.Expect(t, http.StatusCreated, "POST", "/v1/databases", map[string]any{"db_type": "postgresql", "requested_name": "dumped"}).Decode(t, &db)
+	pgExec(t, db.DBName, "CREATE TABLE t AS SELECT g AS x FROM generate_series(1, 50000) g")
+
+	srv := startProcess(t, "snapshot.after_dump=kill")
+	var snap snapshot
+	c.Expect(t, http.StatusAccepted, "POST", "/v1/databases/postgresql/"+db.DBName+"/snapshots", nil).Decode(t, &snap)
+	srv.expectKilled(t)
+
+	for _, s := range snapshots(t, c, env.BaseURL, db.DBName) {
+		if s.Status == "completed" {
+			t.Fatalf("a snapshot interrupted before publication shows as completed: %+v", s)
+		}
+	}
+	files, _ := filepath.Glob(filepath.Join(env.Config(nil)["CELLAR_SNAPSHOT_DIR"], c.CustomerID, db.DBName, snap.SnapshotID+"*"))
+	for _, f := range files {
+		if !strings.Contains(filepath.Base(f), ".partial") {
+			t.Fatalf("an interrupted dump left a complete-looking file: %s", f)
+		}
+	}
+}
+
+// TestCrash_KillDuringRestore: killed after the snapshot was loaded into
+// the temporary database but before the swap, the live database is
+// untouched and the reconciler drops the copy; killed after the swap, the
+// reconciler finishes (the restored data stays, the old copy goes).
+func TestCrash_KillDuringRestore(t *testing.T) {
+	testenv.Need(t, env)
+	for _, tc := range []struct {
+		step     string
+		wantRows int // rows in live after reconciling: 100 restored, 150 untouched
+	}{
+		{"restore.after_intent", 150},
+		{"restore.after_load", 150},
+		{"restore.after_swap", 100},
+	} {
+		t.Run(tc.step, func(t *testing.T) {
+			c := env.NewCustomer(t)
+			var db struct {
+				DBName string `json:"db_name"`
+			}
+			c.Expect(t, http.StatusCreated, "POST", "/v1/databases", map[string]any{"db_type": "postgresql", "requested_name": "restored"}).Decode(t, &db)
+			pgExec(t, db.DBName, "CREATE TABLE t AS SELECT g AS x FROM generate_series(1, 100) g")
+
+			srv := startProcess(t, tc.step+"=kill")
+			base := "http://" + srv.addr
+			var snap snapshot
+			c.WithBaseURL(base).Expect(t, http.StatusAccepted, "POST", "/v1/databases/postgresql/"+db.DBName+"/snapshots", nil).Decode(t, &snap)
+			for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+				if s := snapshots(t, c, base, db.DBName); len(s) == 1 && s[0].Status == "completed" {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("snapshot did not complete")
+				}
+			}
+			pgExec(t, db.DBName, "INSERT INTO t SELECT g FROM generate_series(101, 150) g")
+
+			body, _ := json.Marshal(map[string]any{"snapshot_id": snap.SnapshotID})
+			if code, err := rawRequest("POST", base+"/v1/databases/postgresql/"+db.DBName+"/restore", c.Key, string(body)); err == nil {
+				t.Fatalf("restore answered %d; the failpoint should have killed the server first", code)
+			}
+			srv.expectKilled(t)
+			if tc.step != "restore.after_swap" {
+				if got := pgRows(t, db.DBName); got != 150 {
+					t.Fatalf("the live database changed before the swap: %d rows", got)
+				}
+			}
+			reconcile(t)
+			if got := pgRows(t, db.DBName); got != tc.wantRows {
+				t.Fatalf("after reconcile: %d rows, want %d", got, tc.wantRows)
+			}
+			if left := append(pgDatabases(t, "cellar_restore_"), pgDatabases(t, "cellar_retired_")...); len(left) != 0 {
+				t.Fatalf("temporary databases left: %v", left)
+			}
+			if _, pending := metadataState(t, db.DBName); pending != 0 {
+				t.Fatalf("%d operations pending", pending)
+			}
+			// The customer's own credentials still work on the live database.
+			var creds struct {
+				ConnectionString string `json:"connection_string"`
+			}
+			c.Expect(t, http.StatusOK, "GET", "/v1/databases/postgresql/"+db.DBName+"/credentials", nil).Decode(t, &creds)
+			if !strings.Contains(creds.ConnectionString, db.DBName) {
+				t.Fatalf("credentials: %+v", creds)
+			}
+		})
+	}
+}

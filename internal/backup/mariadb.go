@@ -1,0 +1,425 @@
+package backup
+
+// mariadb.go: mariadb-dump, gzip, and the mariadb client.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/cellar/cellar/internal/provision"
+)
+
+// maxAllowedPacket is the client-side limit on one row (dump) or statement
+// (restore): 1 GiB, MariaDB's maximum. The server's own max_allowed_packet
+// still applies on restore; it accepted the row once, when it was written.
+const maxAllowedPacket = "--max-allowed-packet=1073741824"
+
+// mariaConnArgs are the connection options of every MariaDB tool. They must
+// follow --no-defaults, which keeps option files (/etc/mysql/my.cnf,
+// ~/.my.cnf) from adding a password, a host or anything else.
+func mariaConnArgs(c Conn) []string {
+	if strings.HasPrefix(c.Host, "/") {
+		return []string{"--socket=" + c.Host, "--protocol=SOCKET", "--user=" + c.User}
+	}
+	return []string{
+		"--host=" + c.Host,
+		"--port=" + strconv.Itoa(c.Port),
+		"--protocol=TCP",
+		"--user=" + c.User,
+	}
+}
+
+// mariaEnv passes the password. MYSQL_PWD is read by MariaDB's client
+// library when no --password option is given.
+func mariaEnv(c Conn) []string {
+	return []string{"MYSQL_PWD=" + c.Password}
+}
+
+func (t Tools) dumpMariaDB(ctx context.Context, c Conn, database string, w io.Writer, progress func(int64)) error {
+	args := append([]string{"--no-defaults"}, mariaConnArgs(c)...)
+	args = append(args,
+		// One REPEATABLE READ transaction: a consistent snapshot of InnoDB
+		// tables without locking them (it implies --skip-lock-tables).
+		"--single-transaction",
+		"--routines", "--triggers", "--events",
+		// Binary columns as 0x... literals: immune to character set
+		// conversion on the way back in.
+		"--hex-blob",
+		"--default-character-set=utf8mb4",
+		maxAllowedPacket,
+		// The database as a single argument without --databases: no
+		// CREATE DATABASE and no USE, so the dump loads into any database.
+		database,
+	)
+	p := command(ctx, toolSpec{
+		name: "mariadb-dump", path: t.mariaDBDump(), args: args, env: mariaEnv(c), secret: c.Password,
+	})
+	stdout, err := p.stdoutPipe()
+	if err != nil {
+		return fmt.Errorf("dump mariadb database %q: %w", database, err)
+	}
+	if err := p.start(); err != nil {
+		return fmt.Errorf("dump mariadb database %q: %w", database, err)
+	}
+	pw := &progressWriter{w: w, fn: progress}
+	gz := newCompressor(pw)
+	ends := &dumpEnds{}
+	drainErr := p.drain(stdout, teeWriter{gz, ends})
+	waitErr := p.wait(ctx)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if drainErr != nil {
+		return fmt.Errorf("dump mariadb database %q: %w", database, drainErr)
+	}
+	if waitErr != nil {
+		return fmt.Errorf("dump mariadb database %q: %w", database, waitErr)
+	}
+	if err := gz.Close(); err != nil {
+		return fmt.Errorf("dump mariadb database %q: write dump: %w", database, err)
+	}
+	// Exit status 0 should mean a whole dump; the trailer is cheap proof.
+	if err := ends.check(); err != nil {
+		return fmt.Errorf("dump mariadb database %q: %w", database, err)
+	}
+	pw.flush()
+	return nil
+}
+
+// teeWriter writes to the compressor and remembers the dump's ends. The
+// second writer never fails.
+type teeWriter struct {
+	w    io.Writer
+	ends *dumpEnds
+}
+
+func (t teeWriter) Write(p []byte) (int, error) {
+	t.ends.Write(p)
+	return t.w.Write(p)
+}
+
+// dumpEnds keeps the first and last bytes of an (uncompressed) MariaDB dump,
+// enough to check its header and completion trailer.
+type dumpEnds struct {
+	head, tail []byte
+}
+
+const dumpEndsSize = 512
+
+func (e *dumpEnds) Write(p []byte) (int, error) {
+	if need := dumpEndsSize - len(e.head); need > 0 {
+		e.head = append(e.head, p[:min(need, len(p))]...)
+	}
+	if len(p) >= dumpEndsSize {
+		e.tail = append(e.tail[:0], p[len(p)-dumpEndsSize:]...)
+	} else {
+		if over := len(e.tail) + len(p) - dumpEndsSize; over > 0 {
+			e.tail = append(e.tail[:0], e.tail[over:]...)
+		}
+		e.tail = append(e.tail, p...)
+	}
+	return len(p), nil
+}
+
+// check reports whether the dump starts like a mariadb-dump (or mysqldump)
+// script and ends with the completion trailer, written last and only when
+// the whole dump succeeded.
+func (e *dumpEnds) check() error {
+	head := "\n" + string(e.head)
+	if !strings.Contains(head, "\n-- MariaDB dump") && !strings.Contains(head, "\n-- MySQL dump") {
+		return errors.New("not a mariadb-dump script: no \"-- MariaDB dump\" header")
+	}
+	tail := strings.TrimRight(string(e.tail), " \t\r\n")
+	last := tail[strings.LastIndexByte(tail, '\n')+1:]
+	if !strings.HasPrefix(last, "-- Dump completed") {
+		return ErrIncomplete
+	}
+	return nil
+}
+
+// restoreMariaDB pipes the gunzipped dump, with its DEFINER clauses
+// rewritten, into the mariadb client as the admin.
+//
+// DEFINER clauses must be rewritten, not stripped: without one the object's
+// definer is the account that creates it, here the admin, and a SQL
+// SECURITY DEFINER view, routine, trigger or event would then run with the
+// admin's privileges on behalf of the tenant.
+func (t Tools) restoreMariaDB(ctx context.Context, c Conn, database, owner string, r io.Reader) error {
+	fail := func(err error) error {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("restore mariadb database %q: %w", database, err)
+	}
+	host, err := t.mariaCheckTarget(ctx, c, database, owner)
+	if err != nil {
+		return fail(err)
+	}
+	gz, err := newDecompressor(r)
+	if err != nil {
+		return fail(fmt.Errorf("read dump: %w", err))
+	}
+	args := append([]string{"--no-defaults"}, mariaConnArgs(c)...)
+	args = append(args,
+		"--default-character-set=utf8mb4",
+		// Binary mode: no client commands (\! shell, source, use, ...)
+		// other than DELIMITER, and data bytes such as \0 or \r\n pass
+		// unchanged. The dump also starts with the sandbox command, which
+		// forbids the dangerous ones.
+		"--binary-mode",
+		// Keep comments: they are part of routine and trigger bodies.
+		"--comments",
+		maxAllowedPacket,
+		"--batch",
+		database,
+	)
+	p := command(ctx, toolSpec{
+		name: "mariadb", path: t.mariaDB(), args: args, env: mariaEnv(c), secret: c.Password,
+	})
+	rw := newDefinerRewriter(gz, mariaAccount(owner, host))
+	if err := p.runInput(ctx, rw); err != nil {
+		return fail(err)
+	}
+	// A definer the rewrite missed (an unknown dump layout) is caught here.
+	if err := t.mariaCheckDefiners(ctx, c, database, owner+"@"+host); err != nil {
+		return fail(err)
+	}
+	return nil
+}
+
+// mariaHostRE is the host patterns Restore accepts for a definer: those
+// provision creates ('%', addresses, netmasks, 'localhost'), which need no
+// escaping in a quoted name or a string literal.
+var mariaHostRE = regexp.MustCompile(`^[A-Za-z0-9.%_:/-]{1,255}$`)
+
+// mariaAccount quotes user@host for a DEFINER clause.
+func mariaAccount(user, host string) string {
+	return "`" + user + "`@`" + host + "`"
+}
+
+// mariaCheckTarget checks that the database exists and is empty and that
+// owner has an account, and returns the host of the account to make the
+// definer: '%' if owner has it, else 'localhost' (which provision keeps for
+// every restricted user), else the first.
+func (t Tools) mariaCheckTarget(ctx context.Context, c Conn, database, owner string) (string, error) {
+	// Both names are validated identifiers ([a-z0-9_]), safe in literals.
+	rows, err := t.mariaQuery(ctx, c, `
+SELECT
+  (SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '`+database+`'),
+  (SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '`+database+`')
+  + (SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = '`+database+`')
+  + (SELECT COUNT(*) FROM information_schema.EVENTS WHERE EVENT_SCHEMA = '`+database+`');
+SELECT Host FROM mysql.user WHERE User = '`+owner+`' AND Host <> '' ORDER BY Host`)
+	if err != nil {
+		return "", fmt.Errorf("check target: %w", err)
+	}
+	if len(rows) == 0 || len(rows[0]) != 2 {
+		return "", fmt.Errorf("check target: unexpected answer %q", rows)
+	}
+	switch {
+	case rows[0][0] == "0":
+		return "", fmt.Errorf("%w", provision.ErrNoSuchDatabase)
+	case rows[0][1] != "0":
+		return "", fmt.Errorf("%w: it holds %s tables, views, routines or events", ErrNotEmpty, rows[0][1])
+	}
+	var hosts []string
+	for _, row := range rows[1:] {
+		if len(row) == 1 {
+			hosts = append(hosts, row[0])
+		}
+	}
+	if len(hosts) == 0 {
+		return "", fmt.Errorf("owner %q: %w", owner, provision.ErrNoSuchUser)
+	}
+	host := hosts[0]
+	for _, pref := range []string{"localhost", "%"} {
+		for _, h := range hosts {
+			if h == pref {
+				host = h
+			}
+		}
+	}
+	if !mariaHostRE.MatchString(host) {
+		return "", fmt.Errorf("owner %q: unsupported host pattern %q for a definer", owner, host)
+	}
+	return host, nil
+}
+
+// mariaCheckDefiners fails if an object in the database has a definer other
+// than account (user@host, as information_schema spells it).
+func (t Tools) mariaCheckDefiners(ctx context.Context, c Conn, database, account string) error {
+	// database is a validated identifier; account is owner (validated) @
+	// a host that matched mariaHostRE: no quote or backslash in either.
+	lit := "'" + account + "'"
+	db := "'" + database + "'"
+	rows, err := t.mariaQuery(ctx, c, `
+SELECT 'view', TABLE_NAME, DEFINER FROM information_schema.VIEWS WHERE TABLE_SCHEMA = `+db+` AND DEFINER <> `+lit+`
+UNION ALL SELECT LOWER(ROUTINE_TYPE), ROUTINE_NAME, DEFINER FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = `+db+` AND DEFINER <> `+lit+`
+UNION ALL SELECT 'trigger', TRIGGER_NAME, DEFINER FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = `+db+` AND DEFINER <> `+lit+`
+UNION ALL SELECT 'event', EVENT_NAME, DEFINER FROM information_schema.EVENTS WHERE EVENT_SCHEMA = `+db+` AND DEFINER <> `+lit+`
+LIMIT 10`)
+	if err != nil {
+		return fmt.Errorf("check definers: %w", err)
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	var bad []string
+	for _, row := range rows {
+		bad = append(bad, strings.Join(row, " "))
+	}
+	return fmt.Errorf("objects restored with a definer other than %s (DEFINER rewrite missed them): %s", account, strings.Join(bad, "; "))
+}
+
+// mariaQuery runs SQL through the mariadb client as the admin and returns
+// the rows of every result set, tab-separated fields (batch mode escapes
+// tabs, newlines and backslashes inside values).
+func (t Tools) mariaQuery(ctx context.Context, c Conn, sql string) ([][]string, error) {
+	args := append([]string{"--no-defaults"}, mariaConnArgs(c)...)
+	args = append(args, "--batch", "--skip-column-names", "--default-character-set=utf8mb4", "--execute="+sql)
+	p := command(ctx, toolSpec{name: "mariadb", path: t.mariaDB(), args: args, env: mariaEnv(c), secret: c.Password})
+	var out bytes.Buffer
+	p.cmd.Stdout = &out
+	if err := p.start(); err != nil {
+		return nil, err
+	}
+	if err := p.wait(ctx); err != nil {
+		return nil, err
+	}
+	var rows [][]string
+	for line := range strings.Lines(out.String()) {
+		line = strings.TrimSuffix(line, "\n")
+		rows = append(rows, strings.Split(line, "\t"))
+	}
+	return rows, nil
+}
+
+// verifyMariaDB gunzips the whole stream and checks the dump's header and
+// completion trailer.
+func verifyMariaDB(ctx context.Context, r io.Reader) error {
+	fail := func(err error) error {
+		return fmt.Errorf("verify mariadb dump: %w", err)
+	}
+	gz, err := newDecompressor(r)
+	if err != nil {
+		return fail(err)
+	}
+	ends := &dumpEnds{}
+	buf := make([]byte, copyBufferSize)
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		n, err := gz.Read(buf)
+		ends.Write(buf[:n])
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fail(err)
+		}
+	}
+	if err := ends.check(); err != nil {
+		return fail(err)
+	}
+	return nil
+}
+
+// The DEFINER clauses mariadb-dump writes, each at the start of a line
+// (data never is: row values are escaped onto one line and row lines start
+// with "(" or "INSERT"). Group 1 is the account.
+//
+//	views:    /*!50013 DEFINER=`u`@`h` SQL SECURITY DEFINER */
+//	triggers: /*!50003 CREATE*/ /*!50017 DEFINER=`u`@`h`*/ /*!50003 TRIGGER ...
+//	events:   /*!50106 CREATE*/ /*!50117 DEFINER=`u`@`h`*/ /*!50106 EVENT ...
+//	routines: CREATE DEFINER=`u`@`h` PROCEDURE ... (MySQL: wrapped like triggers)
+const mariaName = "(?:`(?:[^`\\n]|``)*`|'(?:[^'\\\\\\n]|''|\\\\.)*')"
+
+var definerREs = []*regexp.Regexp{
+	regexp.MustCompile(`^/\*!\d{5} DEFINER=(` + mariaName + `(?:@` + mariaName + `)?) SQL SECURITY `),
+	regexp.MustCompile(`^/\*!\d{5} CREATE\*/ /\*!\d{5} DEFINER=(` + mariaName + `(?:@` + mariaName + `)?)\*/ `),
+	regexp.MustCompile(`^CREATE (?:OR REPLACE )?DEFINER=(` + mariaName + `(?:@` + mariaName + `)?) `),
+}
+
+// definerRewriter is a reader of a MariaDB dump script with every DEFINER
+// clause replaced by one account. It works line by line, in pieces of at
+// most definerLineBuffer bytes so that a huge line (a row of a large BLOB)
+// is never held whole; a clause is always near the start of its line.
+//
+// At the end of its input it checks the dump's header and trailer and
+// returns ErrIncomplete (or another error) instead of io.EOF if they are
+// missing, so that a truncated dump never looks complete to the client.
+type definerRewriter struct {
+	br          *bufio.Reader
+	account     []byte
+	atLineStart bool
+	pending     []byte
+	scratch     []byte
+	ends        dumpEnds
+	err         error
+}
+
+const definerLineBuffer = 64 << 10
+
+func newDefinerRewriter(r io.Reader, account string) *definerRewriter {
+	return &definerRewriter{
+		br:          bufio.NewReaderSize(r, definerLineBuffer),
+		account:     []byte(account),
+		atLineStart: true,
+	}
+}
+
+func (d *definerRewriter) Read(p []byte) (int, error) {
+	for len(d.pending) == 0 {
+		if d.err != nil {
+			return 0, d.err
+		}
+		chunk, err := d.br.ReadSlice('\n')
+		if len(chunk) > 0 {
+			if d.atLineStart {
+				chunk = d.rewrite(chunk)
+			}
+			d.ends.Write(chunk)
+			d.pending = chunk
+			d.atLineStart = chunk[len(chunk)-1] == '\n'
+		}
+		switch {
+		case err == nil || errors.Is(err, bufio.ErrBufferFull):
+		case errors.Is(err, io.EOF):
+			d.err = io.EOF
+			if cerr := d.ends.check(); cerr != nil {
+				d.err = cerr
+			}
+		default:
+			d.err = err
+		}
+	}
+	n := copy(p, d.pending)
+	d.pending = d.pending[n:]
+	return n, nil
+}
+
+// rewrite replaces the account of a DEFINER clause at the start of line.
+func (d *definerRewriter) rewrite(line []byte) []byte {
+	if !bytes.HasPrefix(line, []byte("/*!")) && !bytes.HasPrefix(line, []byte("CREATE ")) {
+		return line
+	}
+	for _, re := range definerREs {
+		m := re.FindSubmatchIndex(line)
+		if m == nil {
+			continue
+		}
+		d.scratch = append(d.scratch[:0], line[:m[2]]...)
+		d.scratch = append(d.scratch, d.account...)
+		d.scratch = append(d.scratch, line[m[3]:]...)
+		return d.scratch
+	}
+	return line
+}

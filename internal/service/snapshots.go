@@ -1,0 +1,318 @@
+package service
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cellar/cellar/internal/cellar"
+	"github.com/cellar/cellar/internal/store"
+)
+
+// JobQueue enqueues background work inside the caller's transaction, so
+// that a recorded snapshot always has a job to take it.
+type JobQueue interface {
+	EnqueueSnapshot(ctx context.Context, tx pgx.Tx, snapshotID string) error
+}
+
+// SetJobQueue connects the background job runner. It is set after New
+// because the runner's workers call back into the Service.
+func (s *Service) SetJobQueue(q JobQueue) { s.jobs = q }
+
+// Snapshot is a backup of a database as the API shows it.
+type Snapshot struct {
+	ID            string
+	Engine        cellar.Engine
+	Database      string
+	Kind          string
+	Status        string
+	Description   *string
+	BytesWritten  int64
+	SizeBytes     *int64
+	SHA256        *string
+	ServerVersion *string
+	Error         *string
+	CreatedAt     time.Time
+	CompletedAt   *time.Time
+}
+
+func snapshotFrom(r store.Snapshot, dbName string) Snapshot {
+	return Snapshot{
+		ID: r.ID, Engine: cellar.Engine(r.Engine), Database: dbName, Kind: r.Kind, Status: r.Status,
+		Description: r.Description, BytesWritten: r.BytesWritten, SizeBytes: r.SizeBytes, SHA256: r.Sha256,
+		ServerVersion: r.ServerVersion, Error: r.Error, CreatedAt: r.CreatedAt, CompletedAt: r.CompletedAt,
+	}
+}
+
+// CreateSnapshotRequest is the optional body of POST …/snapshots.
+type CreateSnapshotRequest struct {
+	Description *string `json:"description"`
+}
+
+// newSnapshotID returns snap_YYYYMMDD_HHMMSS_xxxxxxxx.
+func newSnapshotID(now time.Time) string {
+	b := make([]byte, 4)
+	rand.Read(b)
+	return "snap_" + now.UTC().Format("20060102_150405") + "_" + hex.EncodeToString(b)
+}
+
+func snapshotKey(db store.Database, id string) string {
+	ext := ".dump"
+	if db.Engine == string(cellar.MariaDB) {
+		ext = ".sql.gz"
+	}
+	return db.CustomerID + "/" + db.Name + "/" + id + ext
+}
+
+// CreateSnapshot records a snapshot and queues the dump; it answers at once
+// with the snapshot pending. Progress and the outcome show on
+// ListSnapshots.
+func (s *Service) CreateSnapshot(ctx context.Context, c Caller, dbType, dbName string, req CreateSnapshotRequest) (*Snapshot, error) {
+	if err := c.Require(cellar.PermDatabaseRead); err != nil {
+		return nil, err
+	}
+	engine, err := parseTarget(dbType, dbName)
+	if err != nil {
+		return nil, err
+	}
+	if d := req.Description; d != nil && len(*d) > 500 {
+		return nil, cellar.Invalid(cellar.FieldError{Field: "description", Message: "must be at most 500 characters"})
+	}
+	db, _, err := s.readActive(ctx, c, engine, dbName)
+	if err != nil {
+		return nil, err
+	}
+	snap, err := s.enqueueSnapshot(ctx, db, "manual", req.Description, c.KeyPrefix, s.now())
+	if err != nil {
+		return nil, err
+	}
+	out := snapshotFrom(snap, db.Name)
+	return &out, nil
+}
+
+func (s *Service) enqueueSnapshot(ctx context.Context, db store.Database, kind string, description *string, actor string, now time.Time) (store.Snapshot, error) {
+	if s.jobs == nil {
+		return store.Snapshot{}, cellar.Errorf(cellar.CodeUnavailable, "snapshots are not available from this process")
+	}
+	var snap store.Snapshot
+	err := s.store.InPgxTx(ctx, func(tx pgx.Tx, q *store.Queries) error {
+		var err error
+		snap, err = s.insertSnapshot(ctx, tx, q, db, kind, description, actor, now)
+		return err
+	})
+	if err != nil {
+		return snap, fmt.Errorf("record snapshot: %w", err)
+	}
+	return snap, nil
+}
+
+func (s *Service) insertSnapshot(ctx context.Context, tx pgx.Tx, q *store.Queries, db store.Database, kind string, description *string, actor string, now time.Time) (store.Snapshot, error) {
+	id := newSnapshotID(now)
+	snap, err := q.InsertSnapshot(ctx, store.InsertSnapshotParams{
+		ID: id, DatabaseID: db.ID, CustomerID: db.CustomerID, Engine: db.Engine, Kind: kind,
+		Description: description, StorageKey: snapshotKey(db, id), CreatedBy: actor, CreatedAt: now,
+	})
+	if err != nil {
+		return snap, err
+	}
+	return snap, s.jobs.EnqueueSnapshot(ctx, tx, id)
+}
+
+// RunSnapshot takes the snapshot: the engine's dump tool streams into the
+// snapshot store, which publishes the file only once it is complete and
+// checksummed. A failed or interrupted dump leaves no file that looks
+// complete. lastAttempt marks the snapshot failed on error; otherwise the
+// error is returned so the job is retried.
+func (s *Service) RunSnapshot(ctx context.Context, id string, lastAttempt bool) error {
+	snap, err := s.store.StartSnapshot(ctx, id)
+	if store.IsNotFound(err) {
+		return nil // completed, failed or deleted meanwhile
+	}
+	if err != nil {
+		return err
+	}
+	row, err := s.store.GetDatabaseByID(ctx, snap.DatabaseID)
+	if err != nil {
+		return err
+	}
+	db, srv := row.Database, row.Server
+	if db.Status != "active" {
+		return s.failSnapshot(ctx, snap, "the database no longer exists")
+	}
+	start := time.Now()
+	err = s.dumpSnapshot(ctx, snap, db, srv)
+	s.metrics.observe(db.Engine, "snapshot", start, err)
+	if err == nil {
+		s.log.InfoContext(ctx, "snapshot completed", "snapshot", id, "db", db.Name, "ms", time.Since(start).Milliseconds())
+		return nil
+	}
+	s.log.ErrorContext(ctx, "snapshot failed", "snapshot", id, "db", db.Name, "last_attempt", lastAttempt, "err", err)
+	if lastAttempt || errors.Is(err, context.Canceled) && ctx.Err() == nil {
+		return s.failSnapshot(ctx, snap, publicReason(err))
+	}
+	return err
+}
+
+func (s *Service) dumpSnapshot(ctx context.Context, snap store.Snapshot, db store.Database, srv store.Server) error {
+	drv, err := s.fleet.driver(ctx, srv)
+	if err != nil {
+		return err
+	}
+	version, err := drv.ServerVersion(ctx)
+	if err != nil {
+		return err
+	}
+	conn, err := s.fleet.adminConn(ctx, srv)
+	if err != nil {
+		return err
+	}
+	w, err := s.snapshots.Create(ctx, snap.StorageKey)
+	if err != nil {
+		return err
+	}
+	defer w.Abort() // no-op after Commit
+	var last time.Time
+	progress := func(n int64) {
+		if time.Since(last) < time.Second {
+			return
+		}
+		last = time.Now()
+		if err := s.store.SnapshotProgress(ctx, store.SnapshotProgressParams{ID: snap.ID, BytesWritten: n}); err != nil {
+			s.log.WarnContext(ctx, "snapshot progress", "snapshot", snap.ID, "err", err)
+		}
+	}
+	if err := s.tools.Dump(ctx, db.Engine, conn, db.Name, w, progress); err != nil {
+		return err
+	}
+	if err := s.fail.Hit("snapshot.after_dump"); err != nil {
+		return err
+	}
+	size, sum, err := w.Commit()
+	if err != nil {
+		return err
+	}
+	return s.store.InTx(ctx, func(q *store.Queries) error {
+		if err := q.CompleteSnapshot(ctx, store.CompleteSnapshotParams{ID: snap.ID, SizeBytes: &size, Sha256: &sum, ServerVersion: &version}); err != nil {
+			return err
+		}
+		if snap.Kind == "scheduled" {
+			if err := q.SetLastBackup(ctx, store.SetLastBackupParams{DatabaseID: db.ID, LastBackupAt: &snap.CreatedAt}); err != nil {
+				return err
+			}
+		}
+		return insertEvent(ctx, q, db, "snapshot_created", store.Operation{Actor: snap.CreatedBy}, "",
+			map[string]any{"snapshot_id": snap.ID, "size_bytes": size, "kind": snap.Kind})
+	})
+}
+
+func (s *Service) failSnapshot(ctx context.Context, snap store.Snapshot, reason string) error {
+	return s.store.FailSnapshot(ctx, store.FailSnapshotParams{ID: snap.ID, Error: &reason})
+}
+
+// publicReason is a failure reason fit for the customer: the kind of
+// failure, not the tool's output (which could name other objects).
+func publicReason(err error) string {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return "the dump took too long and was stopped"
+	case errors.Is(err, context.Canceled):
+		return "the dump was interrupted"
+	}
+	return "the dump failed; Cellar's operators have the details in the log"
+}
+
+// ListSnapshots lists a database's snapshots, newest first.
+func (s *Service) ListSnapshots(ctx context.Context, c Caller, dbType, dbName string) ([]Snapshot, error) {
+	if err := c.Require(cellar.PermDatabaseRead); err != nil {
+		return nil, err
+	}
+	engine, err := parseTarget(dbType, dbName)
+	if err != nil {
+		return nil, err
+	}
+	db, _, err := s.readActive(ctx, c, engine, dbName)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.store.ListSnapshots(ctx, store.ListSnapshotsParams{CustomerID: db.CustomerID, DatabaseID: db.ID})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Snapshot, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, snapshotFrom(r, db.Name))
+	}
+	return out, nil
+}
+
+// DeleteSnapshot removes a snapshot's file and record.
+func (s *Service) DeleteSnapshot(ctx context.Context, c Caller, dbType, dbName, snapshotID string) error {
+	if err := c.Require(cellar.PermDatabaseDelete); err != nil {
+		return err
+	}
+	engine, err := parseTarget(dbType, dbName)
+	if err != nil {
+		return err
+	}
+	db, _, err := s.readActive(ctx, c, engine, dbName)
+	if err != nil {
+		return err
+	}
+	snap, err := s.store.GetCustomerSnapshot(ctx, store.GetCustomerSnapshotParams{CustomerID: db.CustomerID, DatabaseID: db.ID, ID: snapshotID})
+	if store.IsNotFound(err) {
+		return cellar.NotFound("snapshot", snapshotID)
+	}
+	if err != nil {
+		return err
+	}
+	if snap.Status == "running" || snap.Status == "pending" {
+		return cellar.Errorf(cellar.CodeConflict, "snapshot %s is still being taken; delete it once it has finished", snapshotID)
+	}
+	return s.removeSnapshot(ctx, db, snap, c.KeyPrefix)
+}
+
+// removeSnapshot deletes the file first: a record without a file is
+// harmless and retried, a file without a record would be an orphan.
+func (s *Service) removeSnapshot(ctx context.Context, db store.Database, snap store.Snapshot, actor string) error {
+	if err := s.snapshots.Delete(ctx, snap.StorageKey); err != nil {
+		return fmt.Errorf("delete snapshot file: %w", err)
+	}
+	return s.store.InTx(ctx, func(q *store.Queries) error {
+		if err := q.DeleteSnapshot(ctx, snap.ID); err != nil {
+			return err
+		}
+		return insertEvent(ctx, q, db, "snapshot_deleted", store.Operation{Actor: actor}, "",
+			map[string]any{"snapshot_id": snap.ID, "size_bytes": snap.SizeBytes})
+	})
+}
+
+// openVerified opens a completed snapshot after checking, in one pass over
+// the file, that its SHA-256 is the recorded one and that the engine's
+// tool can read it. Nothing is touched if either check fails.
+func (s *Service) openVerified(ctx context.Context, snap store.Snapshot) (io.ReadCloser, error) {
+	if snap.Status != "completed" || snap.Sha256 == nil {
+		return nil, cellar.Errorf(cellar.CodeConflict, "snapshot %s is %s, not completed", snap.ID, snap.Status)
+	}
+	f, err := s.snapshots.Open(ctx, snap.StorageKey)
+	if err != nil {
+		return nil, cellar.Errorf(cellar.CodeConflict, "snapshot %s cannot be read: its file is missing", snap.ID)
+	}
+	h := sha256.New()
+	verr := s.tools.Verify(ctx, snap.Engine, io.TeeReader(f, h))
+	io.Copy(h, f) // whatever the tool did not read still counts
+	f.Close()
+	if got := hex.EncodeToString(h.Sum(nil)); got != *snap.Sha256 {
+		return nil, cellar.Errorf(cellar.CodeConflict, "snapshot %s is corrupt: its checksum does not match; nothing was changed", snap.ID)
+	}
+	if verr != nil {
+		return nil, cellar.Errorf(cellar.CodeConflict, "snapshot %s is unreadable by the restore tool; nothing was changed", snap.ID)
+	}
+	return s.snapshots.Open(ctx, snap.StorageKey)
+}
