@@ -32,15 +32,16 @@ import (
 // rig is the servers, a running Cellar and raw admin connections to the
 // same servers.
 type rig struct {
-	svcs    *harness.Services
-	baseURL string
-	key     string
-	pg      *pgx.Conn
-	my      *sql.DB
-	kv      *vault.KVv2
+	svcs        *harness.Services
+	snapshotDir string
+	baseURL     string
+	key         string
+	pg          *pgx.Conn
+	my          *sql.DB
+	kv          *vault.KVv2
 }
 
-func run(ctx context.Context, n, clients, perClient int, target float64, out io.Writer) error {
+func run(ctx context.Context, n, clients, perClient int, target float64, snapRuns int, collectDBs int, out io.Writer) error {
 	r, cleanup, err := setUp(ctx)
 	if err != nil {
 		return err
@@ -118,8 +119,24 @@ func run(ctx context.Context, n, clients, perClient int, target float64, out io.
 	for _, v := range verdicts {
 		fmt.Fprintln(out, v)
 	}
-	if !pass {
+
+	snapPass := true
+	if snapRuns > 0 {
+		var err error
+		if snapPass, err = r.snapshotBench(ctx, out, snapRuns, 0.9); err != nil {
+			return err
+		}
+	}
+	if collectDBs > 0 {
+		if err := r.collectBench(ctx, out, collectDBs); err != nil {
+			return err
+		}
+	}
+	switch {
+	case !pass:
 		return fmt.Errorf("API create p50 exceeds %.2fx of raw DDL + Vault write", target)
+	case !snapPass:
+		return fmt.Errorf("snapshot throughput below 0.9x of the bare tool")
 	}
 	return nil
 }
@@ -163,7 +180,7 @@ func setUp(ctx context.Context) (*rig, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	r := &rig{svcs: svcs, key: "ck_benchadm_" + cellar.RandomToken(40)}
+	r := &rig{svcs: svcs, key: "ck_benchadm_" + cellar.RandomToken(40), snapshotDir: filepath.Join(dir, "snapshots")}
 	port, err := testenv.FreePort()
 	if err != nil {
 		return nil, nil, err
@@ -171,16 +188,17 @@ func setUp(ctx context.Context) (*rig, func(), error) {
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	r.baseURL = "http://" + addr
 	cfg := map[string]string{
-		"CELLAR_LISTEN_ADDR":       addr,
-		"CELLAR_METADATA_DSN":      svcs.Metadata.DSN(harness.MetadataDatabase),
-		"CELLAR_VAULT_ADDR":        svcs.Vault.Addr,
-		"CELLAR_VAULT_TOKEN":       svcs.Vault.Token,
-		"CELLAR_PG_ADMIN_DSN":      svcs.PG.DSN("postgres"),
-		"CELLAR_MARIADB_ADMIN_DSN": svcs.MariaDB.DSN(""),
-		"CELLAR_BOOTSTRAP_API_KEY": r.key,
-		"CELLAR_LOG_LEVEL":         "error",
-		"CELLAR_SERVER_CAPACITY":   "100000",
-		"CELLAR_SNAPSHOT_DIR":      filepath.Join(dir, "snapshots"),
+		"CELLAR_LISTEN_ADDR":         addr,
+		"CELLAR_METADATA_DSN":        svcs.Metadata.DSN(harness.MetadataDatabase),
+		"CELLAR_VAULT_ADDR":          svcs.Vault.Addr,
+		"CELLAR_VAULT_TOKEN":         svcs.Vault.Token,
+		"CELLAR_PG_ADMIN_DSN":        svcs.PG.DSN("postgres"),
+		"CELLAR_MARIADB_ADMIN_DSN":   svcs.MariaDB.DSN(""),
+		"CELLAR_BOOTSTRAP_API_KEY":   r.key,
+		"CELLAR_LOG_LEVEL":           "error",
+		"CELLAR_SERVER_CAPACITY":     "100000",
+		"CELLAR_QUOTA_MAX_DATABASES": "100000",
+		"CELLAR_SNAPSHOT_DIR":        filepath.Join(dir, "snapshots"),
 	}
 	srvCtx, stopServer := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -77,7 +77,9 @@ var ErrIncomplete = errors.New("dump is incomplete: no completion trailer")
 // Dump writes a consistent logical dump of database to w as it is produced
 // (streamed; never whole in memory). progress, if non-nil, is called with the
 // cumulative bytes written to w, at most four times a second, plus once at
-// the end with the total.
+// the end with the total. It is called on Dump's goroutine between writes, so
+// it should return quickly (the tool's output waits in a 1 MB pipe buffer
+// meanwhile).
 //
 //   - postgresql: pg_dump -Fc -Z 1 of the database, as the admin, including
 //     owner and privileges information. pg_dump runs in one REPEATABLE READ

@@ -132,14 +132,23 @@ func (e *dumpEnds) Write(p []byte) (int, error) {
 // script and ends with the completion trailer, written last and only when
 // the whole dump succeeded.
 func (e *dumpEnds) check() error {
-	head := "\n" + string(e.head)
-	if !strings.Contains(head, "\n-- MariaDB dump") && !strings.Contains(head, "\n-- MySQL dump") {
-		return errors.New("not a mariadb-dump script: no \"-- MariaDB dump\" header")
+	if err := checkHeader(e.head); err != nil {
+		return err
 	}
 	tail := strings.TrimRight(string(e.tail), " \t\r\n")
 	last := tail[strings.LastIndexByte(tail, '\n')+1:]
 	if !strings.HasPrefix(last, "-- Dump completed") {
 		return ErrIncomplete
+	}
+	return nil
+}
+
+// checkHeader reports whether head, the start of a script, has the comment
+// mariadb-dump (or mysqldump) writes in its first lines.
+func checkHeader(head []byte) error {
+	h := "\n" + string(head)
+	if !strings.Contains(h, "\n-- MariaDB dump") && !strings.Contains(h, "\n-- MySQL dump") {
+		return errors.New("not a mariadb-dump script: no \"-- MariaDB dump\" header")
 	}
 	return nil
 }
@@ -353,12 +362,14 @@ var definerREs = []*regexp.Regexp{
 // most definerLineBuffer bytes so that a huge line (a row of a large BLOB)
 // is never held whole; a clause is always near the start of its line.
 //
-// At the end of its input it checks the dump's header and trailer and
-// returns ErrIncomplete (or another error) instead of io.EOF if they are
+// Before passing anything on it checks the dump's header, so that a stream
+// that is no dump never reaches the client. At the end of its input it
+// checks the trailer and returns ErrIncomplete instead of io.EOF if it is
 // missing, so that a truncated dump never looks complete to the client.
 type definerRewriter struct {
 	br          *bufio.Reader
 	account     []byte
+	started     bool // header checked
 	atLineStart bool
 	pending     []byte
 	scratch     []byte
@@ -377,6 +388,15 @@ func newDefinerRewriter(r io.Reader, account string) *definerRewriter {
 }
 
 func (d *definerRewriter) Read(p []byte) (int, error) {
+	if !d.started {
+		d.started = true
+		head, err := d.br.Peek(dumpEndsSize)
+		if err != nil && !errors.Is(err, io.EOF) {
+			d.err = err
+		} else if herr := checkHeader(head); herr != nil {
+			d.err = herr
+		}
+	}
 	for len(d.pending) == 0 {
 		if d.err != nil {
 			return 0, d.err

@@ -165,7 +165,9 @@ func (p *proc) stderrText() string {
 	s = strings.TrimSpace(s)
 	if len(s) > stderrTail {
 		s = s[len(s)-stderrTail:]
-		if i := strings.IndexByte(s, '\n'); i >= 0 && i < len(s)-1 {
+		// Start at a line if one starts soon; a cut line is still better
+		// than dropping most of the tail.
+		if i := strings.IndexByte(s, '\n'); i >= 0 && i < 256 && i < len(s)-1 {
 			s = s[i+1:]
 		}
 		s = "..." + s

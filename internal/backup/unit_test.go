@@ -468,3 +468,16 @@ func TestVerify_MariaDB_Unit(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestFake_MariaDBRestoreRefusesNonDump(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "in.sql")
+	tools := fakeTools(t, map[string]string{"mariadb": fakeMariaClient(out, "%")})
+	script := "DROP TABLE important;\n-- Dump completed\n"
+	err := tools.Restore(context.Background(), provision.EngineMariaDB, fakeConn, "newdb", "newowner", bytes.NewReader(gzipBytes([]byte(script))))
+	if err == nil || !strings.Contains(err.Error(), "not a mariadb-dump script") {
+		t.Fatalf("Restore = %v, want a refusal", err)
+	}
+	if b, _ := os.ReadFile(out); len(b) != 0 {
+		t.Errorf("the client received %q", b)
+	}
+}
