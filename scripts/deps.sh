@@ -17,6 +17,7 @@ command -v mariadb-install-db >/dev/null || need+=(mariadb-server)
 command -v ufw         >/dev/null || need+=(ufw)
 command -v ip          >/dev/null || need+=(iproute2)
 command -v python3     >/dev/null || need+=(python3)
+[ -x /usr/bin/chromium ] || need+=(chromium)   # browser tests of the dashboard
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

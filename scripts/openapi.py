@@ -37,6 +37,12 @@ doc={
      "requestBody":{"required":True,"content":{"application/json":{"schema":ref("DeleteDatabaseRequest")}}},
      "responses":dict({"200":js(ref("SuccessResponse")),"404":prob("No such database for this customer"),"503":prob("A server is unreachable; the deletion is retried automatically")},**body_err,**std_err)})
   },
+  "/v1/me":{
+   "get":{"operationId":"me","summary":"The calling key","description":"Who the key is and what it may do; any valid key.",
+     "responses":dict({"200":js({"type":"object","additionalProperties":False,"required":["key_prefix","customer_id","permissions","internal"],
+       "properties":{"key_prefix":{"type":"string"},"customer_id":{"type":"string"},"permissions":{"type":"array","items":{"type":"string"}},"internal":{"type":"boolean"}}})},**std_err)}
+  },
+  "/":{"get":{"operationId":"dashboard","summary":"The web dashboard","security":[],"responses":{"200":{"description":"HTML","content":{"text/html":{"schema":{"type":"string"}}}}}}},
   "/v1/databases/engines":{
    "get":{"operationId":"listEngines","summary":"List database engines","description":"Engines with the versions their servers really run and what Cellar can do with them. Any valid key.",
      "responses":dict({"200":js(ref("EngineList"))},**std_err)}

@@ -70,3 +70,21 @@ func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, successResponse{Success: true, Message: "API key " + k.Prefix + " revoked"})
 }
+
+type meJSON struct {
+	KeyPrefix   string   `json:"key_prefix"`
+	CustomerID  string   `json:"customer_id"`
+	Permissions []string `json:"permissions"`
+	Internal    bool     `json:"internal"`
+}
+
+// me tells a client (the dashboard) who its key is and what it may do, so
+// it offers only what will work.
+func (s *Server) me(w http.ResponseWriter, r *http.Request) {
+	p, _ := principalFrom(r.Context())
+	out := meJSON{KeyPrefix: p.KeyPrefix, CustomerID: p.CustomerID, Internal: p.Internal, Permissions: []string{}}
+	for _, perm := range p.Permissions {
+		out.Permissions = append(out.Permissions, string(perm))
+	}
+	writeJSON(w, http.StatusOK, out)
+}

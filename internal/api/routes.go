@@ -27,10 +27,13 @@ func (s *Server) routes() http.Handler {
 	r.Get("/readyz", s.readyz)
 	r.Handle("/metrics", s.metricsHandler())
 	r.Get("/v1/openapi.json", s.openAPI)
+	r.Get("/", s.dashboard.ServeHTTP)
+	r.Get("/assets/*", s.dashboard.ServeHTTP)
 
 	r.Group(func(r chi.Router) {
 		r.Use(s.authenticate, s.idempotent)
 
+		r.Get("/v1/me", s.me)
 		r.Post("/v1/databases", s.createDatabase)
 		r.Delete("/v1/databases", s.deleteDatabaseByBody)
 		r.Get("/v1/databases/engines", s.listEngines)

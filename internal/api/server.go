@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cellar/cellar/internal/service"
+	"github.com/cellar/cellar/internal/web"
 )
 
 // Server is the HTTP API.
@@ -21,6 +22,7 @@ type Server struct {
 	maxBodyBytes   int64
 	requestTimeout time.Duration
 	requestSeconds *prometheus.HistogramVec
+	dashboard      http.Handler
 	handler        http.Handler
 }
 
@@ -48,6 +50,7 @@ func New(o Options) *Server {
 		}, []string{"method", "route", "status"}),
 	}
 	o.Registry.MustRegister(s.requestSeconds)
+	s.dashboard = web.Handler()
 	s.handler = s.routes()
 	return s
 }
