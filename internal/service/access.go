@@ -243,12 +243,7 @@ func (s *Service) finishAccess(ctx context.Context, lk *store.Lock, srv store.Se
 		s.log.ErrorContext(ctx, "apply access rules; the reconciler will retry", "db", db.Name, "err", err)
 		return cellar.Errorf(cellar.CodeUnavailable, "the rule is recorded but could not be applied yet; it will be applied automatically")
 	}
-	return lk.InTx(ctx, func(q *store.Queries) error {
-		if err := q.FinishOperation(ctx, store.FinishOperationParams{ID: op.ID, State: "succeeded"}); err != nil {
-			return err
-		}
-		return insertEvent(ctx, q, db, event, op, remoteAddr, details)
-	})
+	return succeed(ctx, lk, op, db, event, remoteAddr, details)
 }
 
 // settleAccess finishes an access change whose owner died: converge, and

@@ -138,16 +138,11 @@ func (s *Service) rotate(ctx context.Context, h *held, drv provision.Driver, op 
 		}
 	}
 	rotatedAt := s.now().UTC()
-	err = h.lk.InTx(ctx, func(q *store.Queries) error {
-		v := int32(version)
-		if err := q.SetDatabaseVaultVersion(ctx, store.SetDatabaseVaultVersionParams{ID: h.db.ID, VaultVersion: &v}); err != nil {
-			return err
-		}
-		if err := q.FinishOperation(ctx, store.FinishOperationParams{ID: op.ID, State: "succeeded"}); err != nil {
-			return err
-		}
-		return insertEvent(ctx, q, h.db, "rotated", op, c.RemoteAddr, map[string]any{"vault_version": version, "sessions_ended": ended})
-	})
+	v := int32(version)
+	err = succeed(ctx, h.lk, op, h.db, "rotated", c.RemoteAddr, map[string]any{"vault_version": version, "sessions_ended": ended},
+		func(q *store.Queries) error {
+			return q.SetDatabaseVaultVersion(ctx, store.SetDatabaseVaultVersionParams{ID: h.db.ID, VaultVersion: &v})
+		})
 	if err != nil {
 		// Vault and the server agree on the new password; only the record
 		// is missing, and the reconciler writes it.
@@ -208,16 +203,11 @@ func (s *Service) settleRotate(ctx context.Context, lk *store.Lock, srv store.Se
 		s.noteFailure(ctx, op, err)
 		return err
 	}
-	return lk.InTx(ctx, func(q *store.Queries) error {
-		v := int32(version)
-		if err := q.SetDatabaseVaultVersion(ctx, store.SetDatabaseVaultVersionParams{ID: db.ID, VaultVersion: &v}); err != nil {
-			return err
-		}
-		if err := q.FinishOperation(ctx, store.FinishOperationParams{ID: op.ID, State: "succeeded"}); err != nil {
-			return err
-		}
-		return insertEvent(ctx, q, db, "rotated", op, "", map[string]any{"vault_version": version, "completed_by": "reconciler"})
-	})
+	v := int32(version)
+	return succeed(ctx, lk, op, db, "rotated", "", map[string]any{"vault_version": version, "completed_by": "reconciler"},
+		func(q *store.Queries) error {
+			return q.SetDatabaseVaultVersion(ctx, store.SetDatabaseVaultVersionParams{ID: db.ID, VaultVersion: &v})
+		})
 }
 
 // UpdateDatabaseRequest is the body of PATCH /v1/databases/{type}/{name}.
@@ -326,12 +316,7 @@ func (s *Service) UpdateDatabase(ctx context.Context, c Caller, dbType, dbName s
 		}
 		return err
 	}
-	return h.lk.InTx(ctx, func(q *store.Queries) error {
-		if err := q.FinishOperation(ctx, store.FinishOperationParams{ID: op.ID, State: "succeeded"}); err != nil {
-			return err
-		}
-		return insertEvent(ctx, q, h.db, "updated", op, c.RemoteAddr, details)
-	})
+	return succeed(ctx, h.lk, op, h.db, "updated", c.RemoteAddr, details)
 }
 
 // settleUpdate applies the metadata's connection limit to the server.
@@ -346,12 +331,7 @@ func (s *Service) settleUpdate(ctx context.Context, lk *store.Lock, srv store.Se
 			return err
 		}
 	}
-	return lk.InTx(ctx, func(q *store.Queries) error {
-		if err := q.FinishOperation(ctx, store.FinishOperationParams{ID: op.ID, State: "succeeded"}); err != nil {
-			return err
-		}
-		return insertEvent(ctx, q, db, "updated", op, "", map[string]any{"connection_limit": map[string]any{"to": db.ConnectionLimit}, "completed_by": "reconciler"})
-	})
+	return succeed(ctx, lk, op, db, "updated", "", map[string]any{"connection_limit": map[string]any{"to": db.ConnectionLimit}, "completed_by": "reconciler"})
 }
 
 // RestartDatabase ends every session on one database (the server itself
@@ -388,13 +368,7 @@ func (s *Service) finishRestart(ctx context.Context, lk *store.Lock, srv store.S
 		s.noteFailure(ctx, op, err)
 		return 0, err
 	}
-	err = lk.InTx(ctx, func(q *store.Queries) error {
-		if err := q.FinishOperation(ctx, store.FinishOperationParams{ID: op.ID, State: "succeeded"}); err != nil {
-			return err
-		}
-		return insertEvent(ctx, q, db, "restarted", op, remoteAddr, map[string]any{"sessions_ended": ended})
-	})
-	return ended, err
+	return ended, succeed(ctx, lk, op, db, "restarted", remoteAddr, map[string]any{"sessions_ended": ended})
 }
 
 // DatabaseInfo is a database's live figures.

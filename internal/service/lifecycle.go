@@ -58,16 +58,11 @@ func (s *Service) provisionCreate(ctx context.Context, lk *store.Lock, srv store
 	if w.err != nil {
 		return 0, w.err
 	}
-	err = lk.InTx(ctx, func(q *store.Queries) error {
-		v := int32(w.version)
-		if err := q.MarkDatabaseActive(ctx, store.MarkDatabaseActiveParams{ID: db.ID, VaultVersion: &v}); err != nil {
-			return err
-		}
-		if err := q.FinishOperation(ctx, store.FinishOperationParams{ID: op.ID, State: "succeeded"}); err != nil {
-			return err
-		}
-		return insertEvent(ctx, q, db, "created", op, c.RemoteAddr, map[string]any{"server": srv.Name, "vault_version": w.version})
-	})
+	v := int32(w.version)
+	err = succeed(ctx, lk, op, db, "created", c.RemoteAddr, map[string]any{"server": srv.Name, "vault_version": w.version},
+		func(q *store.Queries) error {
+			return q.MarkDatabaseActive(ctx, store.MarkDatabaseActiveParams{ID: db.ID, VaultVersion: &v})
+		})
 	if err != nil {
 		return 0, fmt.Errorf("record create: %w", err)
 	}
@@ -145,18 +140,11 @@ func (s *Service) undoCreate(ctx context.Context, lk *store.Lock, db store.Datab
 func (s *Service) finishDelete(ctx context.Context, lk *store.Lock, srv store.Server, db store.Database, op store.Operation, remoteAddr string) error {
 	err := s.dropEverything(ctx, srv, db)
 	if err == nil {
-		err = lk.InTx(ctx, func(q *store.Queries) error {
-			if err := q.MarkDatabaseDeleted(ctx, db.ID); err != nil {
-				return err
-			}
-			if err := q.DeleteAccessRulesOfDatabase(ctx, store.DeleteAccessRulesOfDatabaseParams{DatabaseID: db.ID, DeletedBy: &op.Actor}); err != nil {
-				return err
-			}
-			if err := q.FinishOperation(ctx, store.FinishOperationParams{ID: op.ID, State: "succeeded"}); err != nil {
-				return err
-			}
-			return insertEvent(ctx, q, db, "deleted", op, remoteAddr, map[string]any{"server": srv.Name})
-		})
+		err = succeed(ctx, lk, op, db, "deleted", remoteAddr, map[string]any{"server": srv.Name},
+			func(q *store.Queries) error { return q.MarkDatabaseDeleted(ctx, db.ID) },
+			func(q *store.Queries) error {
+				return q.DeleteAccessRulesOfDatabase(ctx, store.DeleteAccessRulesOfDatabaseParams{DatabaseID: db.ID, DeletedBy: &op.Actor})
+			})
 	}
 	if err != nil {
 		s.noteFailure(ctx, op, err)
@@ -255,6 +243,24 @@ func (s *Service) noteFailure(ctx context.Context, op store.Operation, cause err
 	if err := s.store.RecordOperationFailure(ctx, store.RecordOperationFailureParams{ID: op.ID, Error: &msg}); err != nil {
 		s.log.ErrorContext(ctx, "record operation failure", "op", op.ID, "err", err)
 	}
+}
+
+// succeed closes an operation as succeeded and records its event, after
+// any further writes in also, all in one transaction: the outcome of a
+// change and its record commit together.
+func succeed(ctx context.Context, lk *store.Lock, op store.Operation, db store.Database, event, remoteAddr string,
+	details map[string]any, also ...func(q *store.Queries) error) error {
+	return lk.InTx(ctx, func(q *store.Queries) error {
+		for _, f := range also {
+			if err := f(q); err != nil {
+				return err
+			}
+		}
+		if err := q.FinishOperation(ctx, store.FinishOperationParams{ID: op.ID, State: "succeeded"}); err != nil {
+			return err
+		}
+		return insertEvent(ctx, q, db, event, op, remoteAddr, details)
+	})
 }
 
 // insertEvent records what happened to a database (history, audit) and,

@@ -220,12 +220,7 @@ func (s *Service) finishRestore(ctx context.Context, lk *store.Lock, drv provisi
 		s.noteFailure(ctx, op, err)
 		return err
 	}
-	return lk.InTx(ctx, func(q *store.Queries) error {
-		if err := q.FinishOperation(ctx, store.FinishOperationParams{ID: op.ID, State: "succeeded"}); err != nil {
-			return err
-		}
-		return insertEvent(ctx, q, db, "restored", op, remoteAddr, map[string]any{"snapshot_id": d.SnapshotID, "in_place": true})
-	})
+	return succeed(ctx, lk, op, db, "restored", remoteAddr, map[string]any{"snapshot_id": d.SnapshotID, "in_place": true})
 }
 
 // abandonRestore drops the temporary copy of a restore that did not get as
