@@ -23,5 +23,8 @@ FOR UPDATE OF p SKIP LOCKED;
 -- name: SetNextBackup :exec
 UPDATE backup_policies SET next_backup_at = $2, updated_at = now() WHERE database_id = $1;
 
--- name: SetLastBackup :exec
-UPDATE backup_policies SET last_backup_at = $2 WHERE database_id = $1 AND (last_backup_at IS NULL OR last_backup_at < $2);
+-- name: LastScheduledBackup :one
+SELECT created_at FROM snapshots
+WHERE database_id = $1 AND kind = 'scheduled' AND status = 'completed' AND deleted_at IS NULL
+ORDER BY created_at DESC
+LIMIT 1;

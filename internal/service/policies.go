@@ -153,7 +153,7 @@ func (s *Service) GetBackupPolicy(ctx context.Context, c Caller, dbType, dbName 
 	if err != nil {
 		return nil, err
 	}
-	return policyFrom(engine, dbName, p), nil
+	return s.policyFrom(ctx, engine, dbName, p)
 }
 
 // SetBackupPolicy configures automated backups.
@@ -194,14 +194,24 @@ func (s *Service) SetBackupPolicy(ctx context.Context, c Caller, dbType, dbName 
 	if err != nil {
 		return nil, err
 	}
-	return policyFrom(engine, dbName, p), nil
+	return s.policyFrom(ctx, engine, dbName, p)
 }
 
-func policyFrom(engine cellar.Engine, dbName string, p store.BackupPolicy) *BackupPolicy {
-	return &BackupPolicy{
+// policyFrom shows a stored policy with its last backup, read from the
+// database's completed scheduled snapshots.
+func (s *Service) policyFrom(ctx context.Context, engine cellar.Engine, dbName string, p store.BackupPolicy) (*BackupPolicy, error) {
+	out := &BackupPolicy{
 		Engine: engine, Database: dbName, Enabled: p.Enabled, Frequency: p.Frequency, RetentionDays: int(p.RetentionDays),
-		TimeOfDay: p.TimeOfDay, Timezone: p.Timezone, LastBackup: p.LastBackupAt, NextBackup: p.NextBackupAt,
+		TimeOfDay: p.TimeOfDay, Timezone: p.Timezone, NextBackup: p.NextBackupAt,
 	}
+	last, err := s.store.LastScheduledBackup(ctx, p.DatabaseID)
+	switch {
+	case err == nil:
+		out.LastBackup = &last
+	case !store.IsNotFound(err):
+		return nil, err
+	}
+	return out, nil
 }
 
 // RunDueBackups queues a snapshot for every policy that is due at now and

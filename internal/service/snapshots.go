@@ -202,11 +202,6 @@ func (s *Service) dumpSnapshot(ctx context.Context, snap store.Snapshot, db stor
 		if err := q.CompleteSnapshot(ctx, store.CompleteSnapshotParams{ID: snap.ID, SizeBytes: &size, Sha256: &sum, ServerVersion: &version}); err != nil {
 			return err
 		}
-		if snap.Kind == "scheduled" {
-			if err := q.SetLastBackup(ctx, store.SetLastBackupParams{DatabaseID: db.ID, LastBackupAt: &snap.CreatedAt}); err != nil {
-				return err
-			}
-		}
 		return insertEvent(ctx, q, db, "snapshot_created", store.Operation{Actor: snap.CreatedBy}, "",
 			map[string]any{"snapshot_id": snap.ID, "size_bytes": size, "kind": snap.Kind})
 	})

@@ -13,7 +13,7 @@ import (
 )
 
 const claimDueBackups = `-- name: ClaimDueBackups :many
-SELECT p.database_id, p.enabled, p.frequency, p.retention_days, p.time_of_day, p.timezone, p.last_backup_at, p.next_backup_at, p.updated_at, d.name AS database_name, d.engine, d.customer_id
+SELECT p.database_id, p.enabled, p.frequency, p.retention_days, p.time_of_day, p.timezone, p.next_backup_at, p.updated_at, d.name AS database_name, d.engine, d.customer_id
 FROM backup_policies p JOIN databases d ON d.id = p.database_id
 WHERE p.enabled AND p.next_backup_at <= $1::timestamptz AND d.status = 'active'
 ORDER BY p.next_backup_at
@@ -28,7 +28,6 @@ type ClaimDueBackupsRow struct {
 	RetentionDays int32
 	TimeOfDay     string
 	Timezone      string
-	LastBackupAt  *time.Time
 	NextBackupAt  *time.Time
 	UpdatedAt     time.Time
 	DatabaseName  string
@@ -54,7 +53,6 @@ func (q *Queries) ClaimDueBackups(ctx context.Context, now time.Time) ([]ClaimDu
 			&i.RetentionDays,
 			&i.TimeOfDay,
 			&i.Timezone,
-			&i.LastBackupAt,
 			&i.NextBackupAt,
 			&i.UpdatedAt,
 			&i.DatabaseName,
@@ -72,7 +70,7 @@ func (q *Queries) ClaimDueBackups(ctx context.Context, now time.Time) ([]ClaimDu
 }
 
 const getBackupPolicy = `-- name: GetBackupPolicy :one
-SELECT database_id, enabled, frequency, retention_days, time_of_day, timezone, last_backup_at, next_backup_at, updated_at FROM backup_policies WHERE database_id = $1
+SELECT database_id, enabled, frequency, retention_days, time_of_day, timezone, next_backup_at, updated_at FROM backup_policies WHERE database_id = $1
 `
 
 func (q *Queries) GetBackupPolicy(ctx context.Context, databaseID uuid.UUID) (BackupPolicy, error) {
@@ -85,25 +83,24 @@ func (q *Queries) GetBackupPolicy(ctx context.Context, databaseID uuid.UUID) (Ba
 		&i.RetentionDays,
 		&i.TimeOfDay,
 		&i.Timezone,
-		&i.LastBackupAt,
 		&i.NextBackupAt,
 		&i.UpdatedAt,
 	)
 	return i, err
 }
 
-const setLastBackup = `-- name: SetLastBackup :exec
-UPDATE backup_policies SET last_backup_at = $2 WHERE database_id = $1 AND (last_backup_at IS NULL OR last_backup_at < $2)
+const lastScheduledBackup = `-- name: LastScheduledBackup :one
+SELECT created_at FROM snapshots
+WHERE database_id = $1 AND kind = 'scheduled' AND status = 'completed' AND deleted_at IS NULL
+ORDER BY created_at DESC
+LIMIT 1
 `
 
-type SetLastBackupParams struct {
-	DatabaseID   uuid.UUID
-	LastBackupAt *time.Time
-}
-
-func (q *Queries) SetLastBackup(ctx context.Context, arg SetLastBackupParams) error {
-	_, err := q.db.Exec(ctx, setLastBackup, arg.DatabaseID, arg.LastBackupAt)
-	return err
+func (q *Queries) LastScheduledBackup(ctx context.Context, databaseID uuid.UUID) (time.Time, error) {
+	row := q.db.QueryRow(ctx, lastScheduledBackup, databaseID)
+	var created_at time.Time
+	err := row.Scan(&created_at)
+	return created_at, err
 }
 
 const setNextBackup = `-- name: SetNextBackup :exec
@@ -127,7 +124,7 @@ ON CONFLICT (database_id) DO UPDATE
 SET enabled = EXCLUDED.enabled, frequency = EXCLUDED.frequency, retention_days = EXCLUDED.retention_days,
     time_of_day = EXCLUDED.time_of_day, timezone = EXCLUDED.timezone, next_backup_at = EXCLUDED.next_backup_at,
     updated_at = now()
-RETURNING database_id, enabled, frequency, retention_days, time_of_day, timezone, last_backup_at, next_backup_at, updated_at
+RETURNING database_id, enabled, frequency, retention_days, time_of_day, timezone, next_backup_at, updated_at
 `
 
 type UpsertBackupPolicyParams struct {
@@ -158,7 +155,6 @@ func (q *Queries) UpsertBackupPolicy(ctx context.Context, arg UpsertBackupPolicy
 		&i.RetentionDays,
 		&i.TimeOfDay,
 		&i.Timezone,
-		&i.LastBackupAt,
 		&i.NextBackupAt,
 		&i.UpdatedAt,
 	)

@@ -55,7 +55,6 @@ type BackupPolicy struct {
 	RetentionDays int32
 	TimeOfDay     string
 	Timezone      string
-	LastBackupAt  *time.Time
 	NextBackupAt  *time.Time
 	UpdatedAt     time.Time
 }
