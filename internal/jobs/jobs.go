@@ -181,7 +181,9 @@ func New(pool *pgxpool.Pool, svc *service.Service, log *slog.Logger, o Options) 
 	river.AddWorker(workers, &deliverWorker{svc: svc})
 	river.AddWorker(workers, &hourlyWorker{svc: svc, raw: o.MetricsRaw, keepMetrics: o.MetricsKeep})
 	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
-		Logger: log,
+		// River reports its routine at Info every few seconds; Cellar's log
+		// gets its warnings and errors.
+		Logger: slog.New(warnAndAbove{log.Handler()}),
 		Queues: map[string]river.QueueConfig{
 			river.QueueDefault: {MaxWorkers: 2},
 			queueBackups:       {MaxWorkers: o.Workers},
@@ -224,3 +226,14 @@ func (r *Runner) EnqueueSnapshot(ctx context.Context, tx pgx.Tx, snapshotID stri
 	_, err := r.client.InsertTx(ctx, tx, SnapshotArgs{SnapshotID: snapshotID}, nil)
 	return err
 }
+
+// warnAndAbove passes only warnings and errors to the handler it wraps.
+type warnAndAbove struct{ slog.Handler }
+
+func (h warnAndAbove) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelWarn && h.Handler.Enabled(ctx, l)
+}
+
+func (h warnAndAbove) WithAttrs(a []slog.Attr) slog.Handler { return warnAndAbove{h.Handler.WithAttrs(a)} }
+
+func (h warnAndAbove) WithGroup(n string) slog.Handler { return warnAndAbove{h.Handler.WithGroup(n)} }
