@@ -385,6 +385,17 @@ func TestDay2_AnotherCustomersDatabaseIs404(t *testing.T) {
 			{"PATCH", "", map[string]any{"connection_limit": 50}},
 			{"POST", "/restart", nil},
 			{"GET", "/info", nil},
+			{"GET", "/metrics", nil},
+			{"GET", "/firewall", nil},
+			{"POST", "/firewall", map[string]any{"ip_address": "203.0.113.7"}},
+			{"DELETE", "/firewall/6f9619ff-8b86-d011-b42d-00c04fc964ff", nil},
+			{"GET", "/snapshots", nil},
+			{"POST", "/snapshots", nil},
+			{"DELETE", "/snapshots/snap_20260101_000000_00000000", nil},
+			{"POST", "/restore", map[string]any{"snapshot_id": "snap_20260101_000000_00000000"}},
+			{"GET", "/backup-policy", nil},
+			{"PUT", "/backup-policy", map[string]any{"enabled": true}},
+			{"DELETE", "", nil},
 		} {
 			checkProblem(t, intruder.Do(t, req.method, path(db, req.suffix), req.body), http.StatusNotFound, "")
 		}
