@@ -144,8 +144,24 @@ func (s *Service) AddAccessRule(ctx context.Context, c Caller, dbType, dbName st
 	if err := s.fail.Hit("access.after_intent"); err != nil {
 		return nil, err
 	}
-	if err := s.finishAccess(ctx, h.lk, h.srv, h.db, op, c.RemoteAddr, "access_rule_added",
-		map[string]any{"rule_id": rule.ID, "source": source.String()}); err != nil {
+	err = s.finishAccess(ctx, h.lk, h.srv, h.db, op, c.RemoteAddr, "access_rule_added",
+		map[string]any{"rule_id": rule.ID, "source": source.String()})
+	if errors.Is(err, provision.ErrAccessUnsupported) {
+		// Not a passing outage: this server's rules cannot be managed from
+		// here at all. Take the rule back rather than promise it.
+		undoErr := h.lk.InTx(ctx, func(q *store.Queries) error {
+			by := "cellar"
+			if err := q.DeleteAccessRule(ctx, store.DeleteAccessRuleParams{ID: rule.ID, DeletedBy: &by}); err != nil {
+				return err
+			}
+			return q.FinishOperation(ctx, store.FinishOperationParams{ID: op.ID, State: "rolled_back"})
+		})
+		if undoErr != nil {
+			return nil, undoErr
+		}
+		return nil, cellar.Errorf(cellar.CodeConflict, "network access rules cannot be enforced on server %s: Cellar must run on the database host to manage its access configuration", h.srv.Name)
+	}
+	if err != nil {
 		return nil, err
 	}
 	return accessRuleFrom(rule, h.db, h.srv), nil
@@ -197,8 +213,13 @@ func (s *Service) DeleteAccessRule(ctx context.Context, c Caller, dbType, dbName
 	if err := s.fail.Hit("access.after_intent"); err != nil {
 		return err
 	}
-	return s.finishAccess(ctx, h.lk, h.srv, h.db, op, c.RemoteAddr, "access_rule_deleted",
+	err = s.finishAccess(ctx, h.lk, h.srv, h.db, op, c.RemoteAddr, "access_rule_deleted",
 		map[string]any{"rule_id": rule.ID, "source": rule.Source.String()})
+	if errors.Is(err, provision.ErrAccessUnsupported) {
+		// Nothing of it could have been enforced there: deleted is deleted.
+		return succeed(ctx, h.lk, op, h.db, "access_rule_deleted", c.RemoteAddr, map[string]any{"rule_id": rule.ID, "source": rule.Source.String()})
+	}
+	return err
 }
 
 // ListAccessRules lists a database's rules, oldest first.
@@ -239,6 +260,9 @@ func accessRuleFrom(r store.AccessRule, db store.Database, srv store.Server) *Ac
 func (s *Service) finishAccess(ctx context.Context, lk *store.Lock, srv store.Server, db store.Database, op store.Operation,
 	remoteAddr, event string, details map[string]any) error {
 	if _, err := s.converge(ctx, srv, []string{db.Name}); err != nil {
+		if errors.Is(err, provision.ErrAccessUnsupported) {
+			return err
+		}
 		s.noteFailure(ctx, op, err)
 		s.log.ErrorContext(ctx, "apply access rules; the reconciler will retry", "db", db.Name, "err", err)
 		return cellar.Errorf(cellar.CodeUnavailable, "the rule is recorded but could not be applied yet; it will be applied automatically")
@@ -349,8 +373,13 @@ func (s *Service) convergeFirewall(ctx context.Context, q *store.Queries) ([]fir
 }
 
 // reconcileAccess converges every server and reports the repairs as drift.
+// A server whose access cannot be managed from here (remote) is skipped.
 func (s *Service) reconcileAccess(ctx context.Context, srv store.Server) ([]string, error) {
 	repairs, err := s.converge(ctx, srv, nil)
+	if errors.Is(err, provision.ErrAccessUnsupported) {
+		s.log.DebugContext(ctx, "access rules not managed on this server", "server", srv.Name)
+		err = nil
+	}
 	for _, r := range repairs {
 		s.log.WarnContext(ctx, "access drift repaired", "server", srv.Name, "repair", r)
 	}
