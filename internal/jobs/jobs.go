@@ -234,6 +234,8 @@ func (h warnAndAbove) Enabled(ctx context.Context, l slog.Level) bool {
 	return l >= slog.LevelWarn && h.Handler.Enabled(ctx, l)
 }
 
-func (h warnAndAbove) WithAttrs(a []slog.Attr) slog.Handler { return warnAndAbove{h.Handler.WithAttrs(a)} }
+func (h warnAndAbove) WithAttrs(a []slog.Attr) slog.Handler {
+	return warnAndAbove{h.Handler.WithAttrs(a)}
+}
 
 func (h warnAndAbove) WithGroup(n string) slog.Handler { return warnAndAbove{h.Handler.WithGroup(n)} }
