@@ -195,6 +195,9 @@ func New(pool *pgxpool.Pool, svc *service.Service, log *slog.Logger, o Options) 
 			periodic(o.DeliverEvery, DeliverArgs{}),
 			periodic(time.Hour, HourlyArgs{}),
 		},
+		// A snapshot is picked up within milliseconds of its insert's
+		// notification, not River's default 100 ms.
+		FetchCooldown: 10 * time.Millisecond,
 		// A job still 'running' this long after its process died is
 		// taken up again (the dump starts over).
 		RescueStuckJobsAfter: snapshotTimeout + 10*time.Minute,
