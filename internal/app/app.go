@@ -10,9 +10,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -216,7 +213,7 @@ func start(ctx context.Context, cfg config.Config, log *slog.Logger, serving boo
 func startEmbedded(ctx context.Context, cfg *config.Config, env *environment, log *slog.Logger, serving bool) error {
 	svcs, err := harness.Attach(ctx, cfg.DataDir)
 	if serving || err != nil {
-		vaultBin, err := findVault(cfg.VaultBin)
+		vaultBin, err := harness.FindVault(cfg.VaultBin)
 		if err != nil {
 			return err
 		}
@@ -238,27 +235,6 @@ func startEmbedded(ctx context.Context, cfg *config.Config, env *environment, lo
 		{Name: "mariadb-1", Engine: "mariadb", AdminDSN: svcs.MariaDB.DSN(""), PublicHost: svcs.MariaDB.Host, PublicPort: svcs.MariaDB.Port, Capacity: cfg.ServerCapacity},
 	}
 	return nil
-}
-
-// findVault locates the vault binary: the configured path, then PATH, then
-// the copy `make deps` builds into .cache/bin.
-func findVault(configured string) (string, error) {
-	if configured != "" {
-		if _, err := os.Stat(configured); err != nil {
-			return "", fmt.Errorf("CELLAR_VAULT_BIN: %w", err)
-		}
-		return configured, nil
-	}
-	if p, err := exec.LookPath("vault"); err == nil {
-		return p, nil
-	}
-	for dir, _ := os.Getwd(); dir != "/" && dir != "."; dir = filepath.Dir(dir) {
-		p := filepath.Join(dir, ".cache", "bin", "vault")
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-	}
-	return "", errors.New("no vault binary: run `make deps`, put vault on PATH, or set CELLAR_VAULT_BIN")
 }
 
 func newLogger(cfg config.Config, w io.Writer) *slog.Logger {

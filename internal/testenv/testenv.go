@@ -15,7 +15,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -79,22 +78,7 @@ func Need(t *testing.T, e *Env) *Env {
 }
 
 // VaultBin finds the vault binary the way `make deps` provides it.
-func VaultBin() (string, error) {
-	if p := os.Getenv("CELLAR_VAULT_BIN"); p != "" {
-		return p, nil
-	}
-	if p, err := exec.LookPath("vault"); err == nil {
-		return p, nil
-	}
-	wd, _ := os.Getwd()
-	for dir := wd; dir != "/" && dir != "."; dir = filepath.Dir(dir) {
-		p := filepath.Join(dir, ".cache", "bin", "vault")
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("no vault binary: run `make deps` or set CELLAR_VAULT_BIN")
-}
+func VaultBin() (string, error) { return harness.FindVault(os.Getenv("CELLAR_VAULT_BIN")) }
 
 // Options shape an environment made with Start.
 type Options struct {
