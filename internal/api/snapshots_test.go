@@ -299,9 +299,17 @@ func TestSnapshots_ListNewestFirst_DeleteRemovesTheFile(t *testing.T) {
 	checkProblem(t, other.Do(t, "GET", path(db, "/snapshots"), nil), http.StatusNotFound, "")
 	checkProblem(t, other.Do(t, "DELETE", path(db, "/snapshots/"+second.SnapshotID), nil), http.StatusNotFound, "")
 	checkProblem(t, other.Do(t, "POST", path(db, "/restore"), map[string]any{"snapshot_id": second.SnapshotID}), http.StatusNotFound, "")
-	// Deleting the database deletes its snapshots' files (retention pass).
+	// Deleting the database deletes its snapshots and their files.
 	c.Expect(t, http.StatusOK, "DELETE", path(db, ""), nil)
-	e.Reconcile(t)
+	if m, _ := filepath.Glob(filepath.Join(dir, "snap_*")); len(m) != 0 {
+		t.Fatalf("snapshot files outlived their database: %v", m)
+	}
+	var live int
+	must(t, e.Metadata(t).QueryRow(context.Background(),
+		"SELECT count(*) FROM snapshots s JOIN databases d ON d.id = s.database_id WHERE d.name = $1 AND s.deleted_at IS NULL", db.DBName).Scan(&live))
+	if live != 0 {
+		t.Fatalf("%d snapshot records outlived their database", live)
+	}
 }
 
 func TestBackupPolicy_ValidationAndNextBackup(t *testing.T) {

@@ -363,8 +363,8 @@ func (s *Service) convergeFirewall(ctx context.Context, q *store.Queries) ([]fir
 			}
 		}
 		if openPort {
-			for _, any := range []string{"0.0.0.0/0", "::/0"} {
-				desired = append(desired, firewall.Rule{Port: int(srv.Port), Source: netip.MustParsePrefix(any), Comment: "cellar:open-" + srv.Name})
+			for _, everyone := range []string{"0.0.0.0/0", "::/0"} {
+				desired = append(desired, firewall.Rule{Port: int(srv.Port), Source: netip.MustParsePrefix(everyone), Comment: "cellar:open-" + srv.Name})
 			}
 		}
 	}

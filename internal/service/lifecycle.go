@@ -150,11 +150,15 @@ func (s *Service) finishDelete(ctx context.Context, lk *store.Lock, srv store.Se
 		s.noteFailure(ctx, op, err)
 		return fmt.Errorf("delete %s: %w", db.Name, err)
 	}
-	// Its rules go from the engine's configuration and the firewall. The
-	// database is gone either way; a failure here is drift the reconciler
-	// repairs.
+	// Its rules go from the engine's configuration and the firewall, and
+	// its snapshots with it. The database is gone either way; what fails
+	// here is repaired later (the reconciler re-converges rules, the
+	// retention pass removes snapshots of deleted databases).
 	if _, err := s.converge(ctx, srv, []string{}); err != nil {
 		s.log.WarnContext(ctx, "remove access rules of deleted database", "db", db.Name, "err", err)
+	}
+	if err := s.removeSnapshotsOf(ctx, db, op.Actor); err != nil {
+		s.log.WarnContext(ctx, "remove snapshots of deleted database", "db", db.Name, "err", err)
 	}
 	return nil
 }

@@ -11,6 +11,10 @@ import (
 	"github.com/cellar/cellar/internal/store"
 )
 
+// partialSnapshotAge is past the longest a snapshot job may run (six
+// hours), with a margin.
+const partialSnapshotAge = 8 * time.Hour
+
 // ReconcileReport says what one reconciler pass did.
 type ReconcileReport struct {
 	Settled int      // interrupted operations finished or rolled back
@@ -44,6 +48,15 @@ func (s *Service) Reconcile(ctx context.Context) (ReconcileReport, error) {
 	var errs []error
 	if _, err := s.store.DeleteExpiredIdempotencyKeys(ctx, IdempotencyRetention.Seconds()); err != nil {
 		errs = append(errs, fmt.Errorf("expire idempotency keys: %w", err))
+	}
+	if s.snapshots != nil {
+		// A dump whose process died leaves a hidden partial file; one older
+		// than the longest a dump may run belongs to nobody.
+		if n, err := s.snapshots.CleanPartial(ctx, partialSnapshotAge); err != nil {
+			errs = append(errs, fmt.Errorf("clean partial snapshot files: %w", err))
+		} else if n > 0 {
+			s.log.InfoContext(ctx, "removed partial snapshot files of interrupted dumps", "files", n)
+		}
 	}
 	servers, err := s.store.ListServers(ctx)
 	if err != nil {

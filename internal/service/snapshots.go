@@ -273,6 +273,26 @@ func (s *Service) DeleteSnapshot(ctx context.Context, c Caller, dbType, dbName, 
 	return s.removeSnapshot(ctx, db, snap, c.KeyPrefix)
 }
 
+// removeSnapshotsOf deletes every finished snapshot of a database.
+func (s *Service) removeSnapshotsOf(ctx context.Context, db store.Database, actor string) error {
+	if s.snapshots == nil {
+		return nil
+	}
+	snaps, err := s.store.ListSnapshots(ctx, store.ListSnapshotsParams{CustomerID: db.CustomerID, DatabaseID: db.ID})
+	if err != nil {
+		return err
+	}
+	for _, snap := range snaps {
+		if snap.Status == "pending" || snap.Status == "running" {
+			continue // its job finds the database gone; retention removes it after
+		}
+		if err := s.removeSnapshot(ctx, db, snap, actor); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // removeSnapshot deletes the file first: a record without a file is
 // harmless and retried, a file without a record would be an orphan.
 func (s *Service) removeSnapshot(ctx context.Context, db store.Database, snap store.Snapshot, actor string) error {
