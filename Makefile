@@ -4,7 +4,7 @@
 GO ?= go
 BIN := bin/cellar
 
-.PHONY: help deps build run test test-short bench generate check-generated lint clean
+.PHONY: help deps deps-test build run test test-short bench generate check-generated lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -12,13 +12,16 @@ help: ## list the targets
 deps: ## install missing apt packages and build Vault (idempotent)
 	@./scripts/deps.sh
 
+deps-test: ## deps, plus Chromium for the dashboard's browser tests
+	@./scripts/deps.sh test
+
 build: ## build bin/cellar
 	$(GO) build -o $(BIN) ./cmd/server
 
 run: deps build ## start private PostgreSQL, MariaDB and Vault under .data/ and serve the API on 127.0.0.1:8080
 	./$(BIN) serve
 
-test: deps ## run every test against real servers the tests start themselves
+test: deps-test ## run every test against real servers the tests start themselves
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 30m ./...
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what Cellar needs to run and test on Debian, and nothing twice:
+# Installs what Cellar needs to run (and with the argument "test", to test)
+# on Debian, and nothing twice:
 # missing apt packages, and a Vault binary built from the Go module proxy
 # (Debian does not package Vault). Safe to run again at any time.
 set -euo pipefail
@@ -17,7 +18,10 @@ command -v mariadb-install-db >/dev/null || need+=(mariadb-server)
 command -v ufw         >/dev/null || need+=(ufw)
 command -v ip          >/dev/null || need+=(iproute2)
 command -v python3     >/dev/null || need+=(python3)
-[ -x /usr/bin/chromium ] || need+=(chromium)   # browser tests of the dashboard
+# Only the tests need a browser (the dashboard's browser tests).
+if [ "${1:-}" = "test" ]; then
+  [ -x /usr/bin/chromium ] || need+=(chromium)
+fi
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
