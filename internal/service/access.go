@@ -224,14 +224,7 @@ func (s *Service) DeleteAccessRule(ctx context.Context, c Caller, dbType, dbName
 
 // ListAccessRules lists a database's rules, oldest first.
 func (s *Service) ListAccessRules(ctx context.Context, c Caller, dbType, dbName string) ([]AccessRule, error) {
-	if err := c.Require(cellar.PermDatabaseRead); err != nil {
-		return nil, err
-	}
-	engine, err := parseTarget(dbType, dbName)
-	if err != nil {
-		return nil, err
-	}
-	db, srv, err := s.readActive(ctx, c, engine, dbName)
+	db, srv, err := s.readTarget(ctx, c, cellar.PermDatabaseRead, dbType, dbName)
 	if err != nil {
 		return nil, err
 	}

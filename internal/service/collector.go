@@ -173,14 +173,7 @@ type DatabaseMetrics struct {
 // GetDatabaseMetrics returns a database's latest metrics and, with since
 // (and optionally until), the series in that window.
 func (s *Service) GetDatabaseMetrics(ctx context.Context, c Caller, dbType, dbName string, since, until *time.Time) (*DatabaseMetrics, error) {
-	if err := c.Require(cellar.PermDatabaseRead); err != nil {
-		return nil, err
-	}
-	engine, err := parseTarget(dbType, dbName)
-	if err != nil {
-		return nil, err
-	}
-	db, _, err := s.readActive(ctx, c, engine, dbName)
+	db, _, err := s.readTarget(ctx, c, cellar.PermDatabaseRead, dbType, dbName)
 	if err != nil {
 		return nil, err
 	}

@@ -22,14 +22,7 @@ const (
 // GetCredentials returns how to connect to a database, without the
 // password: it is shown only when created or rotated.
 func (s *Service) GetCredentials(ctx context.Context, c Caller, dbType, dbName string) (cellar.Credentials, error) {
-	if err := c.Require(cellar.PermDatabaseRead); err != nil {
-		return cellar.Credentials{}, err
-	}
-	engine, err := parseTarget(dbType, dbName)
-	if err != nil {
-		return cellar.Credentials{}, err
-	}
-	db, srv, err := s.readActive(ctx, c, engine, dbName)
+	db, srv, err := s.readTarget(ctx, c, cellar.PermDatabaseRead, dbType, dbName)
 	if err != nil {
 		return cellar.Credentials{}, err
 	}
@@ -386,17 +379,11 @@ type DatabaseInfo struct {
 // the live server; the creation time comes from the metadata, since neither
 // engine records it.
 func (s *Service) GetDatabaseInfo(ctx context.Context, c Caller, dbType, dbName string) (*DatabaseInfo, error) {
-	if err := c.Require(cellar.PermDatabaseRead); err != nil {
-		return nil, err
-	}
-	engine, err := parseTarget(dbType, dbName)
+	db, srv, err := s.readTarget(ctx, c, cellar.PermDatabaseRead, dbType, dbName)
 	if err != nil {
 		return nil, err
 	}
-	db, srv, err := s.readActive(ctx, c, engine, dbName)
-	if err != nil {
-		return nil, err
-	}
+	engine := cellar.Engine(db.Engine)
 	drv, err := s.fleet.driver(ctx, srv)
 	if err != nil {
 		return nil, err

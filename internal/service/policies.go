@@ -134,17 +134,11 @@ func NextBackup(now time.Time, frequency string, hour, minute int, loc *time.Loc
 
 // GetBackupPolicy returns a database's policy, or the disabled default.
 func (s *Service) GetBackupPolicy(ctx context.Context, c Caller, dbType, dbName string) (*BackupPolicy, error) {
-	if err := c.Require(cellar.PermDatabaseRead); err != nil {
-		return nil, err
-	}
-	engine, err := parseTarget(dbType, dbName)
+	db, _, err := s.readTarget(ctx, c, cellar.PermDatabaseRead, dbType, dbName)
 	if err != nil {
 		return nil, err
 	}
-	db, _, err := s.readActive(ctx, c, engine, dbName)
-	if err != nil {
-		return nil, err
-	}
+	engine := cellar.Engine(db.Engine)
 	p, err := s.store.GetBackupPolicy(ctx, db.ID)
 	if store.IsNotFound(err) {
 		return &BackupPolicy{Engine: engine, Database: dbName, Frequency: defaultFrequency, RetentionDays: defaultRetentionDays,

@@ -225,14 +225,7 @@ func publicReason(err error) string {
 
 // ListSnapshots lists a database's snapshots, newest first.
 func (s *Service) ListSnapshots(ctx context.Context, c Caller, dbType, dbName string) ([]Snapshot, error) {
-	if err := c.Require(cellar.PermDatabaseRead); err != nil {
-		return nil, err
-	}
-	engine, err := parseTarget(dbType, dbName)
-	if err != nil {
-		return nil, err
-	}
-	db, _, err := s.readActive(ctx, c, engine, dbName)
+	db, _, err := s.readTarget(ctx, c, cellar.PermDatabaseRead, dbType, dbName)
 	if err != nil {
 		return nil, err
 	}
@@ -249,14 +242,7 @@ func (s *Service) ListSnapshots(ctx context.Context, c Caller, dbType, dbName st
 
 // DeleteSnapshot removes a snapshot's file and record.
 func (s *Service) DeleteSnapshot(ctx context.Context, c Caller, dbType, dbName, snapshotID string) error {
-	if err := c.Require(cellar.PermDatabaseDelete); err != nil {
-		return err
-	}
-	engine, err := parseTarget(dbType, dbName)
-	if err != nil {
-		return err
-	}
-	db, _, err := s.readActive(ctx, c, engine, dbName)
+	db, _, err := s.readTarget(ctx, c, cellar.PermDatabaseDelete, dbType, dbName)
 	if err != nil {
 		return err
 	}

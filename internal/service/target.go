@@ -75,6 +75,20 @@ func (s *Service) lockActive(ctx context.Context, c Caller, engine cellar.Engine
 	return h, nil
 }
 
+// readTarget checks the permission and the address of a database, and
+// returns it if it is one of the caller's active databases: the preamble of
+// every read.
+func (s *Service) readTarget(ctx context.Context, c Caller, perm cellar.Permission, dbType, dbName string) (store.Database, store.Server, error) {
+	if err := c.Require(perm); err != nil {
+		return store.Database{}, store.Server{}, err
+	}
+	engine, err := parseTarget(dbType, dbName)
+	if err != nil {
+		return store.Database{}, store.Server{}, err
+	}
+	return s.readActive(ctx, c, engine, dbName)
+}
+
 // readActive returns one of the caller's active databases without locking.
 func (s *Service) readActive(ctx context.Context, c Caller, engine cellar.Engine, name string) (store.Database, store.Server, error) {
 	row, err := s.store.GetLiveDatabase(ctx, store.GetLiveDatabaseParams{CustomerID: s.scopeOf(c, engine, name), Engine: string(engine), Name: name})
