@@ -4,6 +4,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/cellar/cellar/internal/cellar"
 )
@@ -38,6 +40,7 @@ var kinds = map[cellar.Code]problemKind{
 	cellar.CodeInvalid:       {http.StatusUnprocessableEntity, "validation-error", "Validation failed"},
 	cellar.CodeQuotaExceeded: {http.StatusForbidden, "quota-exceeded", "Quota exceeded"},
 	cellar.CodeUnavailable:   {http.StatusServiceUnavailable, "unavailable", "Service unavailable"},
+	cellar.CodeRateLimited:   {http.StatusTooManyRequests, "rate-limited", "Too many requests"},
 	cellar.CodeInternal:      {http.StatusInternalServerError, "internal-error", "Internal server error"},
 }
 
@@ -55,6 +58,10 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		e = &cellar.Error{Code: cellar.CodeInternal, Message: "an unexpected error occurred; quote the request id when reporting it"}
 	} else if e.Err != nil || e.Code == cellar.CodeInternal || e.Code == cellar.CodeUnavailable {
 		log.WarnContext(r.Context(), "request failed", "code", e.Code, "err", err)
+	}
+	if e.RetryAfter > 0 {
+		secs := int((e.RetryAfter + time.Second - 1) / time.Second)
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
 	}
 	writeProblem(w, r, e.Code, e.Message, e.Fields)
 }

@@ -3,6 +3,7 @@ package cellar
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Code classifies an error for callers; the API maps each code to exactly
@@ -21,6 +22,7 @@ const (
 	CodeUnsupported   Code = "unsupported"    // wrong content type
 	CodeUnavailable   Code = "unavailable"    // a dependency is down or out of capacity
 	CodeQuotaExceeded Code = "quota_exceeded" // a customer limit would be exceeded
+	CodeRateLimited   Code = "rate_limited"   // too many requests or concurrent operations; retry later
 	CodeInternal      Code = "internal"       // a bug or an unexpected failure
 )
 
@@ -36,7 +38,10 @@ type Error struct {
 	Code    Code
 	Message string
 	Fields  []FieldError
-	Err     error
+	// RetryAfter, when positive, tells the client when to try again
+	// (the Retry-After header of a 429 or 503).
+	RetryAfter time.Duration
+	Err        error
 }
 
 func (e *Error) Error() string {
