@@ -17,9 +17,9 @@ import (
 // problem of type /problems/secret-not-replayed, which says that the first
 // request succeeded, with which status, and what it answered minus the
 // secret, so a client can tell "already done, secret lost" from a failure
-// and act: read or rotate the credentials, or revoke the key and make a new
-// one. A 409 rather than the first status with the secret left out, so that
-// a client that does not look for the explanation fails loudly instead of
+// and act: rotate the credentials, or revoke the key and make a new one.
+// A 409 rather than the first status with the secret left out, so that a
+// client that does not look for the explanation fails loudly instead of
 // going on with an empty password.
 
 const secretNotReplayedSlug = "secret-not-replayed"
@@ -44,7 +44,7 @@ func (s *Server) replayWithheld(w http.ResponseWriter, r *http.Request, stored *
 			Type: problemTypeBase + secretNotReplayedSlug, Title: "Secret shown only once", Status: k.status,
 			Detail: fmt.Sprintf("A request with this Idempotency-Key already succeeded (status %d). Its response carried a secret "+
 				"(a password or an API key), which is shown only once and never stored, so it is not sent again; "+
-				"original_response is that response without the secret. To get a working secret, read or rotate the "+
+				"original_response is that response without the secret. To get a working secret, rotate the "+
 				"database's credentials, or revoke the API key and create a new one.", stored.Status),
 			Instance: r.URL.Path, RequestID: requestIDFrom(r.Context()),
 		},
