@@ -149,40 +149,6 @@ func (q *Queries) ListDatabaseEventsBefore(ctx context.Context, arg ListDatabase
 	return items, nil
 }
 
-const listEventsOfDatabases = `-- name: ListEventsOfDatabases :many
-SELECT id, database_id, customer_id, kind, actor, request_id, remote_addr, details, occurred_at FROM database_events WHERE database_id = ANY ($1::uuid[]) ORDER BY database_id, id
-`
-
-func (q *Queries) ListEventsOfDatabases(ctx context.Context, databaseIds []uuid.UUID) ([]DatabaseEvent, error) {
-	rows, err := q.db.Query(ctx, listEventsOfDatabases, databaseIds)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []DatabaseEvent{}
-	for rows.Next() {
-		var i DatabaseEvent
-		if err := rows.Scan(
-			&i.ID,
-			&i.DatabaseID,
-			&i.CustomerID,
-			&i.Kind,
-			&i.Actor,
-			&i.RequestID,
-			&i.RemoteAddr,
-			&i.Details,
-			&i.OccurredAt,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 const listRecentEventsOfDatabases = `-- name: ListRecentEventsOfDatabases :many
 SELECT e.id, e.database_id, e.customer_id, e.kind, e.actor, e.request_id, e.remote_addr, e.details, e.occurred_at
 FROM unnest($1::uuid[]) AS d (id)
