@@ -81,3 +81,17 @@ func TestKeyLimiter_MemoryBounded_IdleBucketsForgotten(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkKeyLimiter_Allow measures the limiter's cost per request, over
+// 1000 active keys.
+func BenchmarkKeyLimiter_Allow(b *testing.B) {
+	l := newKeyLimiter(RateLimit{Rate: 1e6, Burst: 1e6}, time.Now)
+	keys := make([]string, 1000)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("key-%d", i)
+	}
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		l.allow(keys[i%len(keys)])
+	}
+}
