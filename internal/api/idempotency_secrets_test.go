@@ -114,6 +114,9 @@ func TestIdempotencyKey_SecretBearingResponses_SecretNeverStored_RetryExplains(t
 			var db created
 			first.Decode(t, &db)
 			secrets = append(secrets, *db.Password)
+			if first.Header.Get("Cache-Control") != "no-store" {
+				t.Error("database creation is not no-store")
+			}
 			if n := idempotencyRowsContaining(t, e, *db.Password); n != 0 {
 				t.Fatalf("the password is stored in %d idempotency_keys rows", n)
 			}
