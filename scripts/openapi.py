@@ -9,14 +9,18 @@ def js(schema, desc="OK", headers=None):
     if headers: r["headers"]=headers
     return r
 nostore={"Cache-Control": {"description": "no-store: the body carries a secret", "schema": {"type":"string"}}}
-std_err={"401": prob("Missing, unknown or revoked API key"), "403": prob("The key lacks the required permission"), "500": prob("Unexpected error; quote request_id")}
+std_err={"401": prob("Missing, unknown or revoked API key"), "403": prob("The key lacks the required permission"),
+         "429": {"description": "This API key sent too many requests (token bucket per key: CELLAR_RATE_LIMIT per second, bursts of CELLAR_RATE_BURST); problem type /problems/rate-limited",
+                 "headers": {"Retry-After": {"description": "Seconds until the key may send again", "schema": {"type": "string"}}},
+                 "content": {"application/problem+json": {"schema": ref("Problem")}}},
+         "500": prob("Unexpected error; quote request_id")}
 body_err={"400": prob("Malformed JSON or empty body"), "413": prob("Body too large"), "415": prob("Content-Type is not application/json"), "422": prob("Invalid field values; `errors` names each field")}
 dbtype={"name":"db_type","in":"path","required":True,"schema":{"type":"string","enum":["postgresql","mariadb"]}}
 dbname={"name":"db_name","in":"path","required":True,"schema":{"type":"string","pattern":"^cust_[a-z0-9]{1,24}_(pg|my)_[a-z0-9_]{1,30}$"},"description":"Database name with customer prefix, e.g. cust_6dd1d906_pg_webapp_prod_db"}
 nullable=lambda t, **kw: dict({"type":[t,"null"]}, **kw)
 idem={"name":"Idempotency-Key","in":"header","required":False,"schema":{"type":"string","minLength":1,"maxLength":255},
-      "description":"Makes the request safe to retry: a retry with the same key and request gets the first response (header Idempotent-Replayed: true), never a second change. The same key with a different request is 422; a retry while the first is running is 409. Keys are kept 24 h per API key. Server errors (5xx) are not stored."}
-idem_err={"409":prob("A request with this Idempotency-Key is still in progress, or the database is busy"),"422":prob("Invalid field values, or an Idempotency-Key reused with a different request")}
+      "description":"Makes the request safe to retry: a retry with the same key and request gets the first response (header Idempotent-Replayed: true), never a second change. The same key with a different request is 422; a retry while the first is running is 409. Keys are kept 24 h per API key. Server errors (5xx) are not stored. A response that carried a secret (a password, an API key: every response with Cache-Control: no-store) is never stored with its secret: its retry answers 409 with problem type /problems/secret-not-replayed, original_status (the first response's status) and original_response (the first response without its secret members, when it could be redacted). The secret was shown once: rotate the credentials, or revoke the key (its id is in original_response) and create a new one."}
+idem_err={"409":prob("A request with this Idempotency-Key is still in progress, or the database is busy, or (type /problems/secret-not-replayed) it already succeeded and its response carried a secret, which is shown only once"),"422":prob("Invalid field values, or an Idempotency-Key reused with a different request")}
 def mut(op):
     op.setdefault("parameters",[]).append(idem)
     for k,v in idem_err.items(): op["responses"].setdefault(k,v)
@@ -53,14 +57,21 @@ doc={
      "responses":dict({"200":js(ref("DatabaseList")),"422":prob("Unknown db_type or invalid customer_id")},**std_err)}
   },
   "/v1/databases/history":{
-   "get":{"operationId":"listDatabaseHistory","summary":"List database history","description":"Every database the customer ever had on a server, deleted ones included, in creation order, each with its events (created, rotated, updated, restarted, deleted) in order. Rolled-back creates never existed and are not listed. Cursor pagination. Requires database:read.",
+   "get":{"operationId":"listDatabaseHistory","summary":"List database history","description":"Every database the customer ever had on a server, deleted ones included, in creation order, each with its newest events (created, rotated, updated, restarted, deleted) in order: at most events_limit per database; events_cursor, when not null, pages back through the older ones (GET /v1/databases/history/events). Rolled-back creates never existed and are not listed. Cursor pagination. Requires database:read.",
      "parameters":[{"name":"limit","in":"query","schema":{"type":"integer","minimum":1,"maximum":200,"default":50}},
                    {"name":"cursor","in":"query","schema":{"type":"string"},"description":"next_cursor of the previous page"},
                    {"name":"db_type","in":"query","schema":{"type":"string","enum":["postgresql","mariadb"]}},
                    {"name":"include_deleted","in":"query","schema":{"type":"boolean","default":True}},
                    {"name":"since","in":"query","schema":{"type":"string","format":"date-time"},"description":"Only databases alive at or after this time (not deleted before it)."},
+                   {"name":"events_limit","in":"query","schema":{"type":"integer","minimum":1,"maximum":100,"default":20},"description":"Events shown per database (the newest ones)."},
                    {"name":"customer_id","in":"query","schema":{"type":"string"},"description":"Internal keys only; ignored for other keys."}],
      "responses":dict({"200":js(ref("History")),"422":prob("Invalid query parameter; `errors` names it")},**std_err)}
+  },
+  "/v1/databases/history/events":{
+   "get":{"operationId":"listDatabaseHistoryEvents","summary":"Page back through one database's events","description":"The events before a history entry's events_cursor (or before this endpoint's next_cursor), oldest first within the page; next_cursor pages further back, null when there is nothing older. Requires database:read.",
+     "parameters":[{"name":"cursor","in":"query","required":True,"schema":{"type":"string"},"description":"events_cursor of a history entry, or next_cursor of the previous page"},
+                   {"name":"limit","in":"query","schema":{"type":"integer","minimum":1,"maximum":100,"default":20}}],
+     "responses":dict({"200":js(ref("EventsPage")),"422":prob("Missing or invalid cursor, or invalid limit")},**std_err)}
   },
   "/v1/databases/{db_type}/{db_name}/credentials":{
    "get":{"operationId":"getCredentials","summary":"Get database credentials","description":"Connection details without the password: `password` is always present and null (it is shown only at creation and rotation). Requires database:read.",
@@ -142,7 +153,7 @@ doc={
      "responses":dict({"200":js(ref("UsagePage")),"422":prob("Invalid cursor, limit or customer_id")},**std_err)}
   },
   "/v1/admin/quotas/{customer_id}":{
-   "put":mut({"operationId":"setQuota","summary":"Override a customer's quota","description":"null fields use the configured defaults. Requires admin.",
+   "put":mut({"operationId":"setQuota","summary":"Override a customer's quota","description":"null fields use the configured defaults. Requires an internal admin key (a customer's own admin key may not change its limits: 403).",
      "parameters":[{"name":"customer_id","in":"path","required":True,"schema":{"type":"string"}}],
      "requestBody":{"required":True,"content":{"application/json":{"schema":ref("QuotaOverride")}}},
      "responses":dict({"200":js(ref("Quota")),"413":prob("Body too large"),"415":prob("Content-Type is not application/json")},**std_err)})
@@ -157,14 +168,14 @@ doc={
      "responses":dict({"200":js(ref("SuccessResponse")),"404":prob("No such database for this customer"),"422":prob("Malformed db_type, db_name or username"),"503":prob("A server is unreachable; the deletion is retried automatically")},**std_err)})
   },
   "/v1/admin/keys":{
-   "post":mut({"operationId":"createAPIKey","summary":"Create API key","description":"The key is shown once. Requires admin.",
+   "post":mut({"operationId":"createAPIKey","summary":"Create API key","description":"The key is shown once. Requires admin. An internal admin key may create any key. A customer's own admin key may create keys only for its own customer, never internal ones, and only with permissions it holds itself (otherwise 403).",
      "requestBody":{"required":True,"content":{"application/json":{"schema":ref("CreateAPIKeyRequest")}}},
      "responses":dict({"201":js(ref("NewAPIKey"),"Created; key shown once",nostore)},**body_err,**std_err)}),
-   "get":{"operationId":"listAPIKeys","summary":"List API keys","description":"Every key, revoked included, by prefix. Requires admin.",
+   "get":{"operationId":"listAPIKeys","summary":"List API keys","description":"Keys, revoked included, by prefix: every key for an internal admin key; the customer's own non-internal keys for a customer's admin key. Requires admin.",
      "responses":dict({"200":js(ref("APIKeyList"))},**std_err)}
   },
   "/v1/admin/keys/{key_id}":{
-   "delete":mut({"operationId":"revokeAPIKey","summary":"Revoke API key","description":"By id or prefix. Requires admin.",
+   "delete":mut({"operationId":"revokeAPIKey","summary":"Revoke API key","description":"By id or prefix. Requires admin; a customer's admin key reaches only its customer's non-internal keys (others are 404).",
      "parameters":[{"name":"key_id","in":"path","required":True,"schema":{"type":"string"}}],
      "responses":dict({"200":js(ref("SuccessResponse")),"404":prob("No such key"),"409":prob("Already revoked")},**std_err)})
   },
@@ -245,11 +256,14 @@ doc={
      "properties":{"kind":{"type":"string","enum":["created","rotated","updated","restarted","deleted","access_rule_added","access_rule_deleted","access_rules_applied","snapshot_created","snapshot_deleted","restored","backup_policy_set"]},
        "occurred_at":{"type":"string","format":"date-time"},"actor":{"type":"string","description":"Prefix of the API key that made the change"},
        "request_id":{"type":"string"},"remote_addr":{"type":"string"},"details":{"type":"object"}}},
-   "HistoryEntry":{"type":"object","additionalProperties":False,"required":["db_name","db_type","username","status","server","customer_id","created_at","deleted_at","events"],
+   "HistoryEntry":{"type":"object","additionalProperties":False,"required":["db_name","db_type","username","status","server","customer_id","created_at","deleted_at","events","events_cursor"],
      "properties":{"db_name":{"type":"string"},"db_type":{"type":"string","enum":["postgresql","mariadb"]},"username":{"type":"string"},
        "status":{"type":"string","enum":["active","deleting","deleted"]},"server":{"type":"string"},"customer_id":{"type":"string"},
        "created_at":{"type":"string","format":"date-time"},"deleted_at":nullable("string",format="date-time"),
-       "events":{"type":"array","items":ref("HistoryEvent")}}},
+       "events":{"type":"array","items":ref("HistoryEvent"),"description":"The newest events (at most events_limit), oldest first"},
+       "events_cursor":nullable("string",description="Pass as cursor to GET /v1/databases/history/events for the events before these; null when these are all")}},
+   "EventsPage":{"type":"object","additionalProperties":False,"required":["events","next_cursor"],
+     "properties":{"events":{"type":"array","items":ref("HistoryEvent")},"next_cursor":nullable("string",description="Pass as cursor for older events; null when there are none")}},
    "History":{"type":"object","additionalProperties":False,"required":["databases","next_cursor"],
      "properties":{"databases":{"type":"array","items":ref("HistoryEntry")},"next_cursor":nullable("string",description="Pass as cursor for the next page; null on the last page")}},
    "AddFirewallRuleRequest":{"type":"object","additionalProperties":False,"required":["ip_address"],"properties":{

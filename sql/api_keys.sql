@@ -24,3 +24,8 @@ WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 mi
 
 -- name: CountActiveAdminKeys :one
 SELECT count(*) FROM api_keys WHERE revoked_at IS NULL AND 'admin' = ANY (permissions);
+
+-- name: ListAPIKeysByCustomer :many
+-- The keys a customer's own admin key may see and revoke: its customer's,
+-- never an internal key.
+SELECT * FROM api_keys WHERE customer_id = $1 AND NOT internal ORDER BY created_at, prefix;

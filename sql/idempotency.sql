@@ -6,7 +6,7 @@ INSERT INTO idempotency_keys (api_key_id, idem_key, fingerprint, state)
 VALUES (@api_key_id, @idem_key, @fingerprint, 'running')
 ON CONFLICT (api_key_id, idem_key) DO UPDATE
 SET fingerprint = EXCLUDED.fingerprint, state = 'running', status = NULL, content_type = NULL,
-    body = NULL, secret_path = NULL, secret_version = NULL, created_at = now(), updated_at = now()
+    body = NULL, secret_withheld = false, created_at = now(), updated_at = now()
 WHERE idempotency_keys.created_at < now() - make_interval(secs => @retention_secs::float8)
    OR (idempotency_keys.state = 'running' AND idempotency_keys.updated_at < now() - make_interval(secs => @stale_after_secs::float8))
 RETURNING *;
@@ -15,8 +15,10 @@ RETURNING *;
 SELECT * FROM idempotency_keys WHERE api_key_id = $1 AND idem_key = $2;
 
 -- name: CompleteIdempotencyKey :exec
+-- body never holds a secret: for a response that carried one, the caller
+-- stores a redacted body (or none) and sets secret_withheld.
 UPDATE idempotency_keys
-SET state = 'done', status = $3, content_type = $4, body = $5, secret_path = $6, secret_version = $7, updated_at = now()
+SET state = 'done', status = $3, content_type = $4, body = $5, secret_withheld = $6, updated_at = now()
 WHERE api_key_id = $1 AND idem_key = $2 AND state = 'running';
 
 -- name: ReleaseIdempotencyKey :exec

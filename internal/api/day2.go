@@ -141,6 +141,8 @@ type historyEntryJSON struct {
 	CreatedAt  time.Time          `json:"created_at"`
 	DeletedAt  *time.Time         `json:"deleted_at"`
 	Events     []historyEventJSON `json:"events"`
+	// EventsCursor fetches the events before Events (history_events.go).
+	EventsCursor *string `json:"events_cursor"`
 }
 
 type historyResponse struct {
@@ -169,14 +171,9 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) {
 			DBName: e.Name, DBType: string(e.Engine), Username: e.Username, Status: e.Status, Server: e.Server,
 			CustomerID: e.CustomerID, CreatedAt: e.CreatedAt.UTC(), DeletedAt: utc(e.DeletedAt), Events: []historyEventJSON{},
 		}
-		for _, ev := range e.Events {
-			if ev.Details == nil {
-				ev.Details = map[string]any{}
-			}
-			j.Events = append(j.Events, historyEventJSON{
-				Kind: ev.Kind, OccurredAt: ev.OccurredAt.UTC(), Actor: ev.Actor, RequestID: ev.RequestID,
-				RemoteAddr: ev.RemoteAddr, Details: ev.Details,
-			})
+		j.Events = historyEventsJSON(e.Events)
+		if e.EventsCursor != "" {
+			j.EventsCursor = &e.EventsCursor
 		}
 		out.Databases = append(out.Databases, j)
 	}

@@ -46,7 +46,7 @@ func (s *Server) idempotent(next http.Handler) http.Handler {
 		}
 
 		slot := &secretSlot{}
-		rec := &recorder{ResponseWriter: w, status: http.StatusOK}
+		rec := &recorder{ResponseWriter: w, status: http.StatusOK, slot: slot}
 		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), secretSlotKey{}, slot)))
 
 		// The outcome must be recorded even if the client has gone.
@@ -58,9 +58,8 @@ func (s *Server) idempotent(next http.Handler) http.Handler {
 			return
 		}
 		resp := service.StoredResponse{Status: rec.status, ContentType: rec.Header().Get("Content-Type"), Body: rec.body.Bytes()}
-		if slot.password != "" {
-			resp.Body = bytes.ReplaceAll(resp.Body, []byte(slot.password), []byte(service.SecretPlaceholder))
-			resp.SecretPath, resp.SecretVersion = slot.path, slot.version
+		if rec.carriesSecret() {
+			resp.Body, resp.SecretWithheld = withholdSecrets(resp.Body, slot.secrets), true
 		}
 		if err := s.svc.CompleteIdempotencyKey(ctx, c, key, resp); err != nil {
 			s.log.ErrorContext(ctx, "store idempotent response", "err", err)
@@ -68,25 +67,17 @@ func (s *Server) idempotent(next http.Handler) http.Handler {
 	})
 }
 
-// replay sends a stored response again, with its password read back from
-// Vault.
+// replay sends a stored response again. A response that carried a secret
+// is not sent again: see replayWithheld.
 func (s *Server) replay(w http.ResponseWriter, r *http.Request, stored *service.StoredResponse) {
-	body := stored.Body
-	if stored.SecretPath != "" {
-		pw, err := s.svc.RevealSecret(r.Context(), stored.SecretPath, stored.SecretVersion)
-		if err != nil {
-			s.log.WarnContext(r.Context(), "replay: stored secret unavailable", "err", err)
-			writeProblem(w, r, cellar.CodeConflict,
-				"the first response to this Idempotency-Key can no longer be reproduced (its password has since been replaced)", nil)
-			return
-		}
-		body = bytes.ReplaceAll(body, []byte(service.SecretPlaceholder), []byte(pw))
-		noStore(w)
+	w.Header().Set("Idempotent-Replayed", "true")
+	if stored.SecretWithheld {
+		s.replayWithheld(w, r, stored)
+		return
 	}
 	w.Header().Set("Content-Type", stored.ContentType)
-	w.Header().Set("Idempotent-Replayed", "true")
 	w.WriteHeader(stored.Status)
-	w.Write(body)
+	w.Write(stored.Body)
 }
 
 func validIdempotencyKey(k string) bool {
@@ -118,27 +109,39 @@ func fingerprint(r *http.Request, body []byte) []byte {
 	return h.Sum(nil)
 }
 
-// secretSlot is where a handler notes the password its response carries,
-// so the stored copy can leave it out.
+// secretSlot is where a handler notes the secrets its response carries,
+// so that the stored copy can leave them out.
 type secretSlot struct {
-	password string
-	path     string
-	version  int
+	secrets []string
 }
 
 type secretSlotKey struct{}
 
-// rememberSecret tells the idempotency layer, if any, which password the
-// response carries and where Vault keeps it.
-func rememberSecret(ctx context.Context, password, path string, version int) {
-	if slot, ok := ctx.Value(secretSlotKey{}).(*secretSlot); ok && !strings.Contains(password, service.SecretPlaceholder) {
-		slot.password, slot.path, slot.version = password, path, version
+// markSecret tells the idempotency layer, if any, that the response carries
+// these secret values (a password, an API key). The stored copy of the
+// response leaves out every member that contains one; the response itself
+// is made no-store even if the handler forgets to.
+func markSecret(ctx context.Context, secrets ...string) {
+	slot, ok := ctx.Value(secretSlotKey{}).(*secretSlot)
+	if !ok {
+		return
+	}
+	for _, v := range secrets {
+		if v != "" {
+			slot.secrets = append(slot.secrets, v)
+		}
 	}
 }
+
+// rememberSecret is markSecret for handlers that also hold the secret's
+// place in Vault; the place is no longer needed, since a replay never
+// shows the secret again.
+func rememberSecret(ctx context.Context, password, _ string, _ int) { markSecret(ctx, password) }
 
 // recorder passes a response through and keeps a copy.
 type recorder struct {
 	http.ResponseWriter
+	slot        *secretSlot
 	status      int
 	wroteHeader bool
 	body        bytes.Buffer
@@ -147,12 +150,35 @@ type recorder struct {
 func (r *recorder) WriteHeader(status int) {
 	if !r.wroteHeader {
 		r.status, r.wroteHeader = status, true
+		if len(r.slot.secrets) > 0 && !isNoStore(r.Header()) {
+			noStore(r.ResponseWriter) // a secret must never be cached
+		}
 	}
 	r.ResponseWriter.WriteHeader(status)
 }
 
 func (r *recorder) Write(b []byte) (int, error) {
-	r.wroteHeader = true
+	if !r.wroteHeader {
+		r.WriteHeader(http.StatusOK)
+	}
 	r.body.Write(b)
 	return r.ResponseWriter.Write(b)
+}
+
+// carriesSecret reports whether the response carried a secret: either the
+// handler marked one, or the response is no-store, which every
+// secret-bearing response is (and nothing else needs to be).
+func (r *recorder) carriesSecret() bool {
+	return len(r.slot.secrets) > 0 || isNoStore(r.Header())
+}
+
+func isNoStore(h http.Header) bool {
+	for _, v := range h.Values("Cache-Control") {
+		for _, d := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(d), "no-store") {
+				return true
+			}
+		}
+	}
+	return false
 }

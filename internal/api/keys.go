@@ -40,6 +40,7 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, err)
 		return
 	}
+	markSecret(r.Context(), k.Key)
 	noStore(w)
 	writeJSON(w, http.StatusCreated, struct {
 		apiKeyJSON

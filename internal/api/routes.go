@@ -31,13 +31,14 @@ func (s *Server) routes() http.Handler {
 	r.Get("/assets/*", s.dashboard.ServeHTTP)
 
 	r.Group(func(r chi.Router) {
-		r.Use(s.authenticate, s.idempotent)
+		r.Use(s.authenticate, s.rateLimit, s.idempotent)
 
 		r.Get("/v1/me", s.me)
 		r.Post("/v1/databases", s.createDatabase)
 		r.Delete("/v1/databases", s.deleteDatabaseByBody)
 		r.Get("/v1/databases/engines", s.listEngines)
 		r.Get("/v1/databases/history", s.history)
+		r.Get("/v1/databases/history/events", s.historyEvents)
 		r.Get("/v1/databases/{db_type}", s.listDatabases)
 		r.Patch("/v1/databases/{db_type}/{db_name}", s.updateDatabase)
 		r.Delete("/v1/databases/{db_type}/{db_name}", s.deleteDatabaseByPath)

@@ -24,6 +24,10 @@ type Server struct {
 	requestSeconds *prometheus.HistogramVec
 	dashboard      http.Handler
 	handler        http.Handler
+
+	// Per-key rate limit (ratelimit.go); limiter is nil when it is off.
+	limiter     *keyLimiter
+	rateLimited prometheus.Counter
 }
 
 // Options configure the Server.
@@ -33,6 +37,7 @@ type Options struct {
 	Registry       *prometheus.Registry // HTTP metrics are registered here and /metrics serves it
 	MaxBodyBytes   int64
 	RequestTimeout time.Duration
+	RateLimit      RateLimit
 }
 
 // New builds the API handler.
@@ -50,6 +55,12 @@ func New(o Options) *Server {
 		}, []string{"method", "route", "status"}),
 	}
 	o.Registry.MustRegister(s.requestSeconds)
+	s.limiter = newKeyLimiter(o.RateLimit, time.Now)
+	s.rateLimited = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "cellar_http_rate_limited_total",
+		Help: "Requests refused with 429 because their API key exceeded its rate limit.",
+	})
+	o.Registry.MustRegister(s.rateLimited)
 	s.dashboard = web.Handler()
 	s.handler = s.routes()
 	return s

@@ -31,6 +31,7 @@ func serve(ctx context.Context, cfg config.Config, env *environment, log *slog.L
 	handler := api.New(api.Options{
 		Service: env.svc, Logger: log, Registry: env.registry,
 		MaxBodyBytes: cfg.MaxBodyBytes, RequestTimeout: cfg.RequestTimeout,
+		RateLimit: api.RateLimit{Rate: cfg.RateLimit.Rate, Burst: cfg.RateLimit.Burst},
 	})
 	srv := &http.Server{
 		Handler:           handler,

@@ -70,3 +70,43 @@ func (p Principal) CustomerFor(override string) (string, error) {
 	}
 	return override, nil
 }
+
+// IsOperator reports whether the principal is an internal admin key:
+// Cellar's operators, who manage every customer's keys and quotas. A
+// customer's own admin key is not one; it manages only its customer's keys.
+func (p Principal) IsOperator() bool { return p.Internal && p.Can(PermAdmin) }
+
+// RequireOperator returns a forbidden error unless the principal is an
+// internal admin key.
+func (p Principal) RequireOperator() error {
+	if !p.IsOperator() {
+		return Errorf(CodeForbidden, "only an internal admin key may do this")
+	}
+	return nil
+}
+
+// MayMint returns a forbidden error unless the principal may create a key
+// for customer with perms and the internal flag. Only internal admin keys
+// may make internal keys or keys of another customer; a customer's admin
+// key may make keys of its own customer holding only permissions it holds
+// itself, so no key ever gets more than the key that made it.
+func (p Principal) MayMint(customer string, perms []Permission, internal bool) error {
+	if err := p.Require(PermAdmin); err != nil {
+		return err
+	}
+	if p.IsOperator() {
+		return nil
+	}
+	if internal {
+		return Errorf(CodeForbidden, "only an internal admin key may create internal keys")
+	}
+	if customer != p.CustomerID {
+		return Errorf(CodeForbidden, "this key may create keys only for its own customer %q", p.CustomerID)
+	}
+	for _, perm := range perms {
+		if !p.Can(perm) {
+			return Errorf(CodeForbidden, "this key may not grant the %q permission, which it does not hold itself", perm)
+		}
+	}
+	return nil
+}

@@ -23,6 +23,9 @@ type Config struct {
 	MaxBodyBytes   int64         // CELLAR_MAX_BODY_BYTES
 	RequestTimeout time.Duration // CELLAR_REQUEST_TIMEOUT
 
+	// RateLimit bounds requests per API key (see ratelimit.go).
+	RateLimit RateLimitConfig
+
 	// Embedded mode starts private PostgreSQL, MariaDB and Vault under
 	// DataDir. It is on unless CELLAR_METADATA_DSN is set.
 	Embedded bool
@@ -96,6 +99,8 @@ var Vars = []Var{
 	{"CELLAR_LOG_LEVEL", "info", "debug, info, warn or error"},
 	{"CELLAR_MAX_BODY_BYTES", "65536", "largest accepted request body"},
 	{"CELLAR_REQUEST_TIMEOUT", "60s", "deadline for one API request"},
+	{"CELLAR_RATE_LIMIT", "50", "requests per second per API key (token bucket refill); 0 = unlimited"},
+	{"CELLAR_RATE_BURST", "200", "requests one API key may send at once before CELLAR_RATE_LIMIT applies"},
 	{"CELLAR_DATA_DIR", ".data", "embedded mode: where private servers keep their data"},
 	{"CELLAR_VAULT_BIN", "(vault on PATH, else .cache/bin/vault)", "embedded mode: the vault binary"},
 	{"CELLAR_METADATA_DSN", "(embedded)", "PostgreSQL URL of Cellar's metadata database; setting it turns embedded mode off"},
@@ -205,6 +210,7 @@ func Load(getenv func(string) string) (Config, error) {
 			Prefix: get("CELLAR_VAULT_PREFIX"),
 		},
 	}
+	c.RateLimit = loadRateLimit(get, fail)
 	c.Embedded = c.MetadataDSN == ""
 	if c.SnapshotDir == "" {
 		c.SnapshotDir = filepath.Join(c.DataDir, "snapshots")

@@ -9,7 +9,6 @@ import (
 
 	"github.com/cellar/cellar/internal/cellar"
 	"github.com/cellar/cellar/internal/provision"
-	"github.com/cellar/cellar/internal/secrets"
 	"github.com/cellar/cellar/internal/store"
 )
 
@@ -429,18 +428,4 @@ func secretData(db store.Database, srv store.Server, password string) map[string
 		"database": db.Name,
 		"server":   srv.Name,
 	}
-}
-
-// RevealSecret reads the password of one version of a secret, for replaying
-// a stored response.
-func (s *Service) RevealSecret(ctx context.Context, path string, version int) (string, error) {
-	data, err := s.vault.GetVersion(ctx, path, version)
-	if err != nil {
-		return "", err
-	}
-	pw, _ := data["password"].(string)
-	if pw == "" {
-		return "", secrets.ErrNotFound
-	}
-	return pw, nil
 }

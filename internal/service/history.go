@@ -3,7 +3,6 @@ package service
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -23,12 +22,19 @@ type HistoryQuery struct {
 	Limit          int
 	Cursor         string
 	CustomerID     string // internal keys only
+	// EventsLimit bounds the events shown per database: the newest ones,
+	// the rest reachable through HistoryEntry.EventsCursor.
+	EventsLimit int
 }
 
 // Limits of a history page.
 const (
 	DefaultHistoryLimit = 50
 	MaxHistoryLimit     = 200
+	// Events per database on a history page, and per page of
+	// GET /v1/databases/history/events.
+	DefaultHistoryEvents = 20
+	MaxHistoryEvents     = 100
 )
 
 // HistoryEntry is one database in the history, with its events in order.
@@ -41,7 +47,10 @@ type HistoryEntry struct {
 	CustomerID string
 	CreatedAt  time.Time
 	DeletedAt  *time.Time
-	Events     []HistoryEvent
+	// Events are the database's newest events, oldest first; EventsCursor,
+	// when set, fetches the ones before them.
+	Events       []HistoryEvent
+	EventsCursor string
 }
 
 // HistoryEvent is one thing that happened to a database.
@@ -63,7 +72,8 @@ type HistoryPage struct {
 
 // ParseHistoryQuery reads the query parameters of GET /v1/databases/history.
 func ParseHistoryQuery(get func(string) string, has func(string) bool) (HistoryQuery, error) {
-	q := HistoryQuery{IncludeDeleted: true, Limit: DefaultHistoryLimit, Cursor: get("cursor"), CustomerID: get("customer_id")}
+	q := HistoryQuery{IncludeDeleted: true, Limit: DefaultHistoryLimit, Cursor: get("cursor"), CustomerID: get("customer_id"),
+		EventsLimit: DefaultHistoryEvents}
 	var fields []cellar.FieldError
 	if v := get("db_type"); v != "" {
 		if _, err := cellar.ParseEngine(v); err != nil {
@@ -91,6 +101,13 @@ func ParseHistoryQuery(get func(string) string, has func(string) bool) (HistoryQ
 			fields = append(fields, cellar.FieldError{Field: "limit", Message: fmt.Sprintf("must be an integer from 1 to %d", MaxHistoryLimit)})
 		}
 		q.Limit = n
+	}
+	if has("events_limit") {
+		n, err := strconv.Atoi(get("events_limit"))
+		if err != nil || n < 1 || n > MaxHistoryEvents {
+			fields = append(fields, cellar.FieldError{Field: "events_limit", Message: fmt.Sprintf("must be an integer from 1 to %d", MaxHistoryEvents)})
+		}
+		q.EventsLimit = n
 	}
 	if q.Cursor != "" {
 		if _, _, err := decodeCursor(q.Cursor); err != nil {
@@ -149,18 +166,28 @@ func (s *Service) History(ctx context.Context, c Caller, q HistoryQuery) (*Histo
 			Events: []HistoryEvent{},
 		})
 	}
-	events, err := s.store.ListEventsOfDatabases(ctx, ids)
+	// One more than shown per database tells whether older events exist.
+	events, err := s.store.ListRecentEventsOfDatabases(ctx, store.ListRecentEventsOfDatabasesParams{
+		DatabaseIds: ids, CustomerID: customer, PerDatabase: int32(q.EventsLimit + 1),
+	})
 	if err != nil {
 		return nil, fmt.Errorf("list events: %w", err)
 	}
+	shown := map[uuid.UUID]int{} // events of each database seen so far, oldest first
+	counts := map[uuid.UUID]int{}
 	for _, ev := range events {
-		var details map[string]any
-		_ = json.Unmarshal(ev.Details, &details)
+		counts[ev.DatabaseID]++
+	}
+	for _, ev := range events {
 		e := &page.Entries[byID[ev.DatabaseID]]
-		e.Events = append(e.Events, HistoryEvent{
-			Kind: ev.Kind, OccurredAt: ev.OccurredAt, Actor: ev.Actor, RequestID: ev.RequestID,
-			RemoteAddr: ev.RemoteAddr, Details: details,
-		})
+		shown[ev.DatabaseID]++
+		if counts[ev.DatabaseID] > q.EventsLimit && shown[ev.DatabaseID] == 1 {
+			continue // the extra, oldest one: only says that there are more
+		}
+		if e.EventsCursor == "" && counts[ev.DatabaseID] > q.EventsLimit {
+			e.EventsCursor = encodeEventsCursor(customer, ev.DatabaseID, ev.ID)
+		}
+		e.Events = append(e.Events, historyEventFrom(ev.Kind, ev.OccurredAt, ev.Actor, ev.RequestID, ev.RemoteAddr, ev.Details))
 	}
 	return page, nil
 }

@@ -18,21 +18,16 @@ const (
 	idempotencyStale     = 10 * time.Minute
 )
 
-// StoredResponse is a response kept for an Idempotency-Key. A password it
-// carried is replaced by SecretPlaceholder and read back from Vault on
-// replay, so no secret is stored in the metadata.
+// StoredResponse is a response kept for an Idempotency-Key. It never holds
+// a secret: for a response that carried one, Body is the response with
+// every secret-bearing member removed (or nil) and SecretWithheld is set, so
+// that a replay can say the secret was shown once instead of showing it.
 type StoredResponse struct {
-	Status        int
-	ContentType   string
-	Body          []byte
-	SecretPath    string
-	SecretVersion int
+	Status         int
+	ContentType    string
+	Body           []byte
+	SecretWithheld bool
 }
-
-// SecretPlaceholder stands in for a password in a stored response.
-// Passwords are letters and digits only, so the placeholder cannot be part
-// of one, and it survives JSON and URL encoding unchanged.
-const SecretPlaceholder = "__cellar_secret_redacted__"
 
 // ClaimOutcome says what to do with a request that carries an
 // Idempotency-Key.
@@ -85,9 +80,7 @@ func (s *Service) ClaimIdempotencyKey(ctx context.Context, c Caller, key string,
 		if row.ContentType != nil {
 			resp.ContentType = *row.ContentType
 		}
-		if row.SecretPath != nil && row.SecretVersion != nil {
-			resp.SecretPath, resp.SecretVersion = *row.SecretPath, int(*row.SecretVersion)
-		}
+		resp.SecretWithheld = row.SecretWithheld
 		return ClaimReplay, resp, nil
 	}
 	return 0, nil, cellar.Errorf(cellar.CodeConflict, "a request with this Idempotency-Key is still in progress; retry later")
@@ -100,14 +93,10 @@ func (s *Service) CompleteIdempotencyKey(ctx context.Context, c Caller, key stri
 		return err
 	}
 	status := int32(resp.Status)
-	p := store.CompleteIdempotencyKeyParams{
+	return s.store.CompleteIdempotencyKey(ctx, store.CompleteIdempotencyKeyParams{
 		ApiKeyID: keyID, IdemKey: key, Status: &status, ContentType: &resp.ContentType, Body: resp.Body,
-	}
-	if resp.SecretPath != "" {
-		v := int32(resp.SecretVersion)
-		p.SecretPath, p.SecretVersion = &resp.SecretPath, &v
-	}
-	return s.store.CompleteIdempotencyKey(ctx, p)
+		SecretWithheld: resp.SecretWithheld,
+	})
 }
 
 // ReleaseIdempotencyKey forgets a claimed key, so that a retry runs the

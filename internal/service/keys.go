@@ -93,9 +93,22 @@ func prefixOf(key string, hash []byte) string {
 	return "ck_" + hex.EncodeToString(hash)[:8]
 }
 
-// CreateKey makes a new API key. Only admins may.
+// CreateKey makes a new API key. Only admins may, and only within their
+// reach (see cellar.Principal.MayMint): internal admin keys make any key; a
+// customer's admin key makes keys of its own customer with at most its own
+// permissions, never internal ones.
 func (s *Service) CreateKey(ctx context.Context, c Caller, req CreateKeyRequest) (*NewAPIKey, error) {
 	if err := c.Require(cellar.PermAdmin); err != nil {
+		return nil, err
+	}
+	if err := req.Validate(); err != nil {
+		return nil, err
+	}
+	perms := make([]cellar.Permission, len(req.Permissions))
+	for i, p := range req.Permissions {
+		perms[i] = cellar.Permission(p)
+	}
+	if err := c.MayMint(req.CustomerID, perms, req.Internal); err != nil {
 		return nil, err
 	}
 	k, err := s.createKey(ctx, req, c.KeyPrefix, "")
@@ -133,12 +146,25 @@ func (s *Service) createKey(ctx context.Context, req CreateKeyRequest, createdBy
 	return &NewAPIKey{APIKey: apiKeyFrom(row), Key: key}, nil
 }
 
-// ListKeys lists every key, revoked ones included.
+// ListKeys lists keys, revoked ones included: every key for an internal
+// admin key, the customer's own non-internal keys for a customer's admin
+// key.
 func (s *Service) ListKeys(ctx context.Context, c Caller) ([]APIKey, error) {
 	if err := c.Require(cellar.PermAdmin); err != nil {
 		return nil, err
 	}
-	return s.ListKeysLocally(ctx)
+	if c.IsOperator() {
+		return s.ListKeysLocally(ctx)
+	}
+	rows, err := s.store.ListAPIKeysByCustomer(ctx, c.CustomerID)
+	if err != nil {
+		return nil, fmt.Errorf("list API keys: %w", err)
+	}
+	out := make([]APIKey, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, apiKeyFrom(r))
+	}
+	return out, nil
 }
 
 // ListKeysLocally lists keys for the server's command line.
@@ -154,12 +180,23 @@ func (s *Service) ListKeysLocally(ctx context.Context) ([]APIKey, error) {
 	return out, nil
 }
 
-// RevokeKey revokes a key by id or prefix.
+// RevokeKey revokes a key by id or prefix. A customer's admin key reaches
+// only its customer's non-internal keys; any other key is not found.
 func (s *Service) RevokeKey(ctx context.Context, c Caller, idOrPrefix string) (*APIKey, error) {
 	if err := c.Require(cellar.PermAdmin); err != nil {
 		return nil, err
 	}
-	k, err := s.RevokeKeyLocally(ctx, idOrPrefix)
+	var keys []store.ApiKey
+	var err error
+	if c.IsOperator() {
+		keys, err = s.store.ListAPIKeys(ctx)
+	} else {
+		keys, err = s.store.ListAPIKeysByCustomer(ctx, c.CustomerID)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list API keys: %w", err)
+	}
+	k, err := s.revokeOneOf(ctx, keys, idOrPrefix)
 	if err == nil {
 		s.audit(ctx, c, "api_key.revoked", k.Prefix, map[string]any{"customer_id": k.CustomerID})
 	}
@@ -172,6 +209,11 @@ func (s *Service) RevokeKeyLocally(ctx context.Context, idOrPrefix string) (*API
 	if err != nil {
 		return nil, fmt.Errorf("list API keys: %w", err)
 	}
+	return s.revokeOneOf(ctx, keys, idOrPrefix)
+}
+
+// revokeOneOf revokes the key of keys named by id or prefix.
+func (s *Service) revokeOneOf(ctx context.Context, keys []store.ApiKey, idOrPrefix string) (*APIKey, error) {
 	for _, k := range keys {
 		if k.ID.String() != idOrPrefix && k.Prefix != idOrPrefix {
 			continue

@@ -242,9 +242,10 @@ type QuotaOverride struct {
 	MaxMariaDB    *int     `json:"max_mariadb"`
 }
 
-// SetQuota overrides a customer's limits. Admins only.
+// SetQuota overrides a customer's limits. Internal admin keys only.
 func (s *Service) SetQuota(ctx context.Context, c Caller, customer string, o QuotaOverride) (*Quota, error) {
-	if err := c.Require(cellar.PermAdmin); err != nil {
+	// A customer's own admin key must not lift its own limits.
+	if err := c.RequireOperator(); err != nil {
 		return nil, err
 	}
 	var fields []cellar.FieldError

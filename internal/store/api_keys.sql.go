@@ -149,6 +149,44 @@ func (q *Queries) ListAPIKeys(ctx context.Context) ([]ApiKey, error) {
 	return items, nil
 }
 
+const listAPIKeysByCustomer = `-- name: ListAPIKeysByCustomer :many
+SELECT id, prefix, key_hash, name, customer_id, permissions, internal, created_by, created_at, last_used_at, revoked_at FROM api_keys WHERE customer_id = $1 AND NOT internal ORDER BY created_at, prefix
+`
+
+// The keys a customer's own admin key may see and revoke: its customer's,
+// never an internal key.
+func (q *Queries) ListAPIKeysByCustomer(ctx context.Context, customerID string) ([]ApiKey, error) {
+	rows, err := q.db.Query(ctx, listAPIKeysByCustomer, customerID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ApiKey{}
+	for rows.Next() {
+		var i ApiKey
+		if err := rows.Scan(
+			&i.ID,
+			&i.Prefix,
+			&i.KeyHash,
+			&i.Name,
+			&i.CustomerID,
+			&i.Permissions,
+			&i.Internal,
+			&i.CreatedBy,
+			&i.CreatedAt,
+			&i.LastUsedAt,
+			&i.RevokedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const revokeAPIKey = `-- name: RevokeAPIKey :one
 UPDATE api_keys SET revoked_at = now()
 WHERE id = $1 AND revoked_at IS NULL

@@ -99,12 +99,79 @@ func (q *Queries) ListDatabaseEvents(ctx context.Context, databaseID uuid.UUID) 
 	return items, nil
 }
 
-const listEventsOfDatabases = `-- name: ListEventsOfDatabases :many
-SELECT id, database_id, customer_id, kind, actor, request_id, remote_addr, details, occurred_at FROM database_events WHERE database_id = ANY ($1::uuid[]) ORDER BY database_id, id
+const listDatabaseEventsBefore = `-- name: ListDatabaseEventsBefore :many
+SELECT id, database_id, customer_id, kind, actor, request_id, remote_addr, details, occurred_at FROM database_events
+WHERE customer_id = $1 AND database_id = $2 AND id < $3
+ORDER BY id DESC
+LIMIT $4::int
 `
 
-func (q *Queries) ListEventsOfDatabases(ctx context.Context, databaseIds []uuid.UUID) ([]DatabaseEvent, error) {
-	rows, err := q.db.Query(ctx, listEventsOfDatabases, databaseIds)
+type ListDatabaseEventsBeforeParams struct {
+	CustomerID string
+	DatabaseID uuid.UUID
+	BeforeID   int64
+	RowLimit   int32
+}
+
+// A page of one database's events older than @before_id, newest first.
+func (q *Queries) ListDatabaseEventsBefore(ctx context.Context, arg ListDatabaseEventsBeforeParams) ([]DatabaseEvent, error) {
+	rows, err := q.db.Query(ctx, listDatabaseEventsBefore,
+		arg.CustomerID,
+		arg.DatabaseID,
+		arg.BeforeID,
+		arg.RowLimit,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []DatabaseEvent{}
+	for rows.Next() {
+		var i DatabaseEvent
+		if err := rows.Scan(
+			&i.ID,
+			&i.DatabaseID,
+			&i.CustomerID,
+			&i.Kind,
+			&i.Actor,
+			&i.RequestID,
+			&i.RemoteAddr,
+			&i.Details,
+			&i.OccurredAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listRecentEventsOfDatabases = `-- name: ListRecentEventsOfDatabases :many
+SELECT e.id, e.database_id, e.customer_id, e.kind, e.actor, e.request_id, e.remote_addr, e.details, e.occurred_at
+FROM unnest($1::uuid[]) AS d (id)
+CROSS JOIN LATERAL (
+    SELECT id, database_id, customer_id, kind, actor, request_id, remote_addr, details, occurred_at FROM database_events ev
+    WHERE ev.customer_id = $2 AND ev.database_id = d.id
+    ORDER BY ev.id DESC
+    LIMIT $3::int
+) e
+ORDER BY e.database_id, e.id
+`
+
+type ListRecentEventsOfDatabasesParams struct {
+	DatabaseIds []uuid.UUID
+	CustomerID  string
+	PerDatabase int32
+}
+
+// The newest @per_database events of each database, so that a history page
+// stays bounded however busy a database was. Ask for one more than shown to
+// learn whether older events exist.
+func (q *Queries) ListRecentEventsOfDatabases(ctx context.Context, arg ListRecentEventsOfDatabasesParams) ([]DatabaseEvent, error) {
+	rows, err := q.db.Query(ctx, listRecentEventsOfDatabases, arg.DatabaseIds, arg.CustomerID, arg.PerDatabase)
 	if err != nil {
 		return nil, err
 	}

@@ -16,10 +16,10 @@ INSERT INTO idempotency_keys (api_key_id, idem_key, fingerprint, state)
 VALUES ($1, $2, $3, 'running')
 ON CONFLICT (api_key_id, idem_key) DO UPDATE
 SET fingerprint = EXCLUDED.fingerprint, state = 'running', status = NULL, content_type = NULL,
-    body = NULL, secret_path = NULL, secret_version = NULL, created_at = now(), updated_at = now()
+    body = NULL, secret_withheld = false, created_at = now(), updated_at = now()
 WHERE idempotency_keys.created_at < now() - make_interval(secs => $4::float8)
    OR (idempotency_keys.state = 'running' AND idempotency_keys.updated_at < now() - make_interval(secs => $5::float8))
-RETURNING api_key_id, idem_key, fingerprint, state, status, content_type, body, secret_path, secret_version, created_at, updated_at
+RETURNING api_key_id, idem_key, fingerprint, state, status, content_type, body, created_at, updated_at, secret_withheld
 `
 
 type ClaimIdempotencyKeyParams struct {
@@ -50,30 +50,30 @@ func (q *Queries) ClaimIdempotencyKey(ctx context.Context, arg ClaimIdempotencyK
 		&i.Status,
 		&i.ContentType,
 		&i.Body,
-		&i.SecretPath,
-		&i.SecretVersion,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.SecretWithheld,
 	)
 	return i, err
 }
 
 const completeIdempotencyKey = `-- name: CompleteIdempotencyKey :exec
 UPDATE idempotency_keys
-SET state = 'done', status = $3, content_type = $4, body = $5, secret_path = $6, secret_version = $7, updated_at = now()
+SET state = 'done', status = $3, content_type = $4, body = $5, secret_withheld = $6, updated_at = now()
 WHERE api_key_id = $1 AND idem_key = $2 AND state = 'running'
 `
 
 type CompleteIdempotencyKeyParams struct {
-	ApiKeyID      uuid.UUID
-	IdemKey       string
-	Status        *int32
-	ContentType   *string
-	Body          []byte
-	SecretPath    *string
-	SecretVersion *int32
+	ApiKeyID       uuid.UUID
+	IdemKey        string
+	Status         *int32
+	ContentType    *string
+	Body           []byte
+	SecretWithheld bool
 }
 
+// body never holds a secret: for a response that carried one, the caller
+// stores a redacted body (or none) and sets secret_withheld.
 func (q *Queries) CompleteIdempotencyKey(ctx context.Context, arg CompleteIdempotencyKeyParams) error {
 	_, err := q.db.Exec(ctx, completeIdempotencyKey,
 		arg.ApiKeyID,
@@ -81,8 +81,7 @@ func (q *Queries) CompleteIdempotencyKey(ctx context.Context, arg CompleteIdempo
 		arg.Status,
 		arg.ContentType,
 		arg.Body,
-		arg.SecretPath,
-		arg.SecretVersion,
+		arg.SecretWithheld,
 	)
 	return err
 }
@@ -100,7 +99,7 @@ func (q *Queries) DeleteExpiredIdempotencyKeys(ctx context.Context, retentionSec
 }
 
 const getIdempotencyKey = `-- name: GetIdempotencyKey :one
-SELECT api_key_id, idem_key, fingerprint, state, status, content_type, body, secret_path, secret_version, created_at, updated_at FROM idempotency_keys WHERE api_key_id = $1 AND idem_key = $2
+SELECT api_key_id, idem_key, fingerprint, state, status, content_type, body, created_at, updated_at, secret_withheld FROM idempotency_keys WHERE api_key_id = $1 AND idem_key = $2
 `
 
 type GetIdempotencyKeyParams struct {
@@ -119,10 +118,9 @@ func (q *Queries) GetIdempotencyKey(ctx context.Context, arg GetIdempotencyKeyPa
 		&i.Status,
 		&i.ContentType,
 		&i.Body,
-		&i.SecretPath,
-		&i.SecretVersion,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.SecretWithheld,
 	)
 	return i, err
 }

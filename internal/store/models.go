@@ -114,17 +114,16 @@ type DatabaseMetric struct {
 }
 
 type IdempotencyKey struct {
-	ApiKeyID      uuid.UUID
-	IdemKey       string
-	Fingerprint   []byte
-	State         string
-	Status        *int32
-	ContentType   *string
-	Body          []byte
-	SecretPath    *string
-	SecretVersion *int32
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
+	ApiKeyID       uuid.UUID
+	IdemKey        string
+	Fingerprint    []byte
+	State          string
+	Status         *int32
+	ContentType    *string
+	Body           []byte
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	SecretWithheld bool
 }
 
 type Operation struct {

@@ -103,7 +103,8 @@ export function accountView(root, ctx) {
             h('span', { class: 'mono hist-name' }, e.db_name), ' ',
             engineBadge(e.db_type), ' ', statusBadge(e.status), ' ',
             h('span', { class: 'muted small' }, 'created ', timeEl(e.created_at), e.deleted_at ? [' · deleted ', timeEl(e.deleted_at)] : null,
-              ` · ${e.events.length} event${e.events.length === 1 ? '' : 's'}`)),
+              // events_cursor: older events exist; the newest are shown.
+              ` · ${e.events.length}${e.events_cursor ? '+' : ''} event${e.events.length === 1 && !e.events_cursor ? '' : 's'}`)),
           timeline(e.events)));
       }
       if (count === 0) histList.append(empty('No databases yet.', 'history-empty'));

@@ -11,10 +11,14 @@ export function adminView(root, ctx) {
   const { signal } = ctx;
   const page = h('div', { class: 'page' }, pageHeader('Admin'));
   root.append(page);
-  page.append(keysCard(signal), quotaCard(signal));
+  // A customer's own admin key manages its customer's keys only; quotas and
+  // internal keys are the operators' (internal admin keys).
+  const operator = !!(session.me && session.me.internal);
+  page.append(keysCard(signal, operator));
+  if (operator) page.append(quotaCard(signal));
 }
 
-function keysCard(signal) {
+function keysCard(signal, operator) {
   const secretSlot = h('div', { class: 'secret-slot', id: 'key-secret' });
   const listSlot = h('div', {}, loading('Loading keys…', 'keys-loading'));
   const listErr = h('div', { class: 'problem-slot', id: 'keys-error' });
@@ -27,6 +31,16 @@ function keysCard(signal) {
   const customer = h('input', { type: 'text', autocomplete: 'off', spellcheck: 'false', autocapitalize: 'off', placeholder: 'e.g. acme42' });
   const permBoxes = PERMS.map((p) => checkField({ id: `key-perm-${p.replace(':', '-')}`, name: `perm-${p}`, label: p, checked: p.startsWith('database:') }));
   const internal = checkField({ id: 'key-internal', name: 'internal', label: 'Internal key (may act for any customer)' });
+  if (!operator) {
+    internal.hidden = true;
+    customer.value = session.me.customer_id;
+    customer.readOnly = true;
+    // It may grant only what it holds itself.
+    PERMS.forEach((p, i) => {
+      const box = permBoxes[i].querySelector('input');
+      if (!session.me.permissions.includes(p)) Object.assign(box, { checked: false, disabled: true });
+    });
+  }
   const errSlot = h('div', { class: 'problem-slot', id: 'key-create-error' });
   const submit = h('button', { type: 'submit', class: 'btn primary', id: 'key-create-submit' }, 'Create key');
   const form = h('form', { id: 'key-form', class: 'stack', novalidate: true },

@@ -653,10 +653,18 @@ export function databaseView(root, ctx) {
         let cursor = null;
         for (let page = 0; page < 25; page++) {
           const res = await api('GET', '/v1/databases/history', {
-            query: { db_type: type, limit: 200, include_deleted: true, cursor, ...ownerQuery(name) }, signal,
+            query: { db_type: type, limit: 200, events_limit: 100, include_deleted: true, cursor, ...ownerQuery(name) }, signal,
           });
           for (const e of res.databases) {
-            if (e.db_name === name) events.push(...e.events);
+            if (e.db_name !== name) continue;
+            events.push(...e.events);
+            // Each entry carries its newest events; older ones are paged.
+            let older = e.events_cursor;
+            for (let p = 0; older && p < 50; p++) {
+              const ev = await api('GET', '/v1/databases/history/events', { query: { cursor: older, limit: 100 }, signal });
+              events.push(...ev.events);
+              older = ev.next_cursor;
+            }
           }
           cursor = res.next_cursor;
           if (!cursor) break;
