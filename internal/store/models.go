@@ -67,6 +67,8 @@ type CustomerQuota struct {
 	MaxMariadb    *int32
 	UpdatedBy     string
 	UpdatedAt     time.Time
+	MaxSnapshots  *int32
+	MaxSnapshotGb *float64
 }
 
 type Database struct {
