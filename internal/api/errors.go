@@ -24,24 +24,27 @@ type problem struct {
 	Members map[string]string `json:"-"`
 }
 
-// MarshalJSON adds the extension members beside the standard ones; a
-// member named like a standard one is dropped rather than shadow it.
-func (p problem) MarshalJSON() ([]byte, error) {
-	type plain problem
-	b, err := json.Marshal(plain(p))
-	if err != nil || len(p.Members) == 0 {
-		return b, err
+// withMembers is p with its extension members beside the standard ones;
+// a member named like a standard one is dropped rather than shadow it.
+// (Not a MarshalJSON method: types that embed problem, such as the
+// readiness answer, would lose their own fields to it.)
+func withMembers(p problem) (map[string]any, error) {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return nil, err
 	}
 	var m map[string]any
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, err
 	}
 	for k, v := range p.Members {
-		if _, taken := m[k]; !taken && k != "errors" && k != "instance" && k != "request_id" {
+		switch k {
+		case "type", "title", "status", "detail", "instance", "request_id", "errors":
+		default:
 			m[k] = v
 		}
 	}
-	return json.Marshal(m)
+	return m, nil
 }
 
 // problemKind is how one error code looks over HTTP.
@@ -114,5 +117,11 @@ func writeProblemBody(w http.ResponseWriter, r *http.Request, p problem) {
 	p.Instance = r.URL.Path
 	p.RequestID = requestIDFrom(r.Context())
 	w.Header().Set("Content-Type", "application/problem+json")
+	if len(p.Members) > 0 {
+		if m, err := withMembers(p); err == nil {
+			writeJSON(w, p.Status, m)
+			return
+		}
+	}
 	writeJSON(w, p.Status, p)
 }

@@ -121,8 +121,11 @@ func (s *Service) enqueueManualSnapshot(ctx context.Context, db store.Database, 
 		}
 		var err error
 		snap, err = s.insertSnapshot(ctx, tx, q, db, "manual", description, actor, now)
-		if errors.Is(err, errSnapshotInFlight) {
-			return snapshotInFlight(ctx, q, db) // raced with a create outside the lock
+		if errors.Is(err, errSnapshotInFlight) { // only if a create ever bypasses the lock
+			if err := snapshotInFlight(ctx, q, db); err != nil {
+				return err
+			}
+			return cellar.Errorf(cellar.CodeConflict, "another snapshot of database %s was just queued; try again", db.Name)
 		}
 		return err
 	})
