@@ -132,7 +132,7 @@ doc={
      "responses":dict({"200":js(ref("DatabaseMetrics")),"404":prob("No such database for this customer"),"409":prob("The database is being created or deleted"),"422":prob("Invalid since/until, db_type or db_name")},**std_err)}
   },
   "/v1/quota":{
-   "get":{"operationId":"getQuota","summary":"Get database quota","description":"Databases used and allowed (in total and per engine), storage used and allowed, backup storage and the estimated monthly cost. Internal keys may pass customer_id. Requires database:read.",
+   "get":{"operationId":"getQuota","summary":"Get database quota","description":"Databases used and allowed (in total and per engine), storage used and allowed, backup storage, snapshots kept against the snapshot limits and the estimated monthly cost. Internal keys may pass customer_id. Requires database:read.",
      "parameters":[{"name":"customer_id","in":"query","schema":{"type":"string"}}],
      "responses":dict({"200":js(ref("Quota")),"422":prob("Invalid customer_id")},**std_err)}
   },
