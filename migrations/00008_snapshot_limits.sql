@@ -20,6 +20,12 @@ WHERE s.kind = 'manual' AND s.status IN ('pending', 'running') AND s.deleted_at 
 CREATE UNIQUE INDEX snapshots_one_manual_in_flight ON snapshots (database_id)
     WHERE kind = 'manual' AND status IN ('pending', 'running') AND deleted_at IS NULL;
 
+-- A running snapshot's worker touches heartbeat_at while it works. One whose
+-- process died stays 'running' until River rescues its job (hours later);
+-- a stale heartbeat lets a new manual snapshot fail it instead of being
+-- refused for hours because of it.
+ALTER TABLE snapshots ADD COLUMN heartbeat_at timestamptz;
+
 -- Per-customer snapshot limits; NULL uses the configured default.
 ALTER TABLE customer_quotas
     ADD COLUMN max_snapshots   integer          CHECK (max_snapshots >= 0),
@@ -28,3 +34,4 @@ ALTER TABLE customer_quotas
 -- +goose Down
 ALTER TABLE customer_quotas DROP COLUMN max_snapshot_gb, DROP COLUMN max_snapshots;
 DROP INDEX snapshots_one_manual_in_flight;
+ALTER TABLE snapshots DROP COLUMN heartbeat_at;

@@ -37,9 +37,21 @@ WHERE customer_id = $1 AND database_id = $2 AND deleted_at IS NULL
 ORDER BY created_at DESC, id DESC;
 
 -- name: StartSnapshot :one
-UPDATE snapshots SET status = 'running', started_at = now(), bytes_written = 0, error = NULL
+UPDATE snapshots SET status = 'running', started_at = now(), heartbeat_at = now(), bytes_written = 0, error = NULL
 WHERE id = $1 AND status IN ('pending', 'running') AND deleted_at IS NULL
 RETURNING *;
+
+-- name: SnapshotHeartbeat :exec
+UPDATE snapshots SET heartbeat_at = now() WHERE id = $1 AND status = 'running';
+
+-- name: FailAbandonedSnapshot :execrows
+-- A running snapshot whose worker has not been heard of for stale_seconds:
+-- its process died. Its job, rescued later, finds it failed and does
+-- nothing; the reconciler removes its partial file.
+UPDATE snapshots SET status = 'failed', completed_at = now(),
+    error = 'the dump was interrupted: the process taking it stopped'
+WHERE id = $1 AND status = 'running'
+  AND coalesce(heartbeat_at, started_at) < now() - make_interval(secs => @stale_seconds::int);
 
 -- name: SnapshotProgress :exec
 UPDATE snapshots SET bytes_written = $2 WHERE id = $1 AND status = 'running';

@@ -139,6 +139,8 @@ func (s *Service) enqueueManualSnapshot(ctx context.Context, db store.Database, 
 // database (manual or scheduled) is pending or running. The problem names
 // it, in the detail and as the snapshot_id member, so a client can follow
 // that one instead.
+// A running one whose worker has stopped beating (its process died) is
+// failed here rather than block the database until River rescues its job.
 func snapshotInFlight(ctx context.Context, q *store.Queries, db store.Database) error {
 	cur, err := q.GetInFlightSnapshot(ctx, store.GetInFlightSnapshotParams{CustomerID: db.CustomerID, DatabaseID: db.ID})
 	if store.IsNotFound(err) {
@@ -146,6 +148,15 @@ func snapshotInFlight(ctx context.Context, q *store.Queries, db store.Database) 
 	}
 	if err != nil {
 		return err
+	}
+	if cur.Status == "running" {
+		n, err := q.FailAbandonedSnapshot(ctx, store.FailAbandonedSnapshotParams{ID: cur.ID, StaleSeconds: int32(snapshotAbandonedAfter / time.Second)})
+		if err != nil {
+			return err
+		}
+		if n == 1 {
+			return snapshotInFlight(ctx, q, db)
+		}
 	}
 	e := cellar.Errorf(cellar.CodeConflict, "snapshot %s of database %s is still %s; one snapshot at a time per database: follow it with GET …/snapshots, then try again",
 		cur.ID, db.Name, cur.Status)
@@ -175,6 +186,36 @@ func (s *Service) insertSnapshot(ctx context.Context, tx pgx.Tx, q *store.Querie
 	return snap, s.jobs.EnqueueSnapshot(ctx, tx, id, kind)
 }
 
+// A running snapshot's worker beats every snapshotHeartbeat; one not heard
+// of for snapshotAbandonedAfter is taken for dead (see snapshotInFlight).
+const (
+	snapshotHeartbeat      = 30 * time.Second
+	snapshotAbandonedAfter = 5 * time.Minute
+)
+
+// heartbeat keeps the running snapshot's heartbeat_at fresh until stop is
+// called, whether or not the dump is writing (it may wait on a lock).
+func (s *Service) heartbeat(ctx context.Context, id string) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(snapshotHeartbeat)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := s.store.SnapshotHeartbeat(ctx, id); err != nil && ctx.Err() == nil {
+					s.log.WarnContext(ctx, "snapshot heartbeat", "snapshot", id, "err", err)
+				}
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
 // RunSnapshot takes the snapshot: the engine's dump tool streams into the
 // snapshot store, which publishes the file only once it is complete and
 // checksummed. A failed or interrupted dump leaves no file that looks
@@ -196,6 +237,8 @@ func (s *Service) RunSnapshot(ctx context.Context, id string, lastAttempt bool) 
 	if db.Status != "active" {
 		return s.failSnapshot(ctx, snap, "the database no longer exists")
 	}
+	stopBeating := s.heartbeat(ctx, id)
+	defer stopBeating()
 	start := time.Now()
 	err = s.dumpSnapshot(ctx, snap, db, srv)
 	s.metrics.observe(db.Engine, "snapshot", start, err)

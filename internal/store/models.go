@@ -185,6 +185,7 @@ type Snapshot struct {
 	StartedAt     *time.Time
 	CompletedAt   *time.Time
 	DeletedAt     *time.Time
+	HeartbeatAt   *time.Time
 }
 
 type UsageEvent struct {

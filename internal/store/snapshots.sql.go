@@ -67,6 +67,29 @@ func (q *Queries) DeleteSnapshot(ctx context.Context, id string) error {
 	return err
 }
 
+const failAbandonedSnapshot = `-- name: FailAbandonedSnapshot :execrows
+UPDATE snapshots SET status = 'failed', completed_at = now(),
+    error = 'the dump was interrupted: the process taking it stopped'
+WHERE id = $1 AND status = 'running'
+  AND coalesce(heartbeat_at, started_at) < now() - make_interval(secs => $2::int)
+`
+
+type FailAbandonedSnapshotParams struct {
+	ID           string
+	StaleSeconds int32
+}
+
+// A running snapshot whose worker has not been heard of for stale_seconds:
+// its process died. Its job, rescued later, finds it failed and does
+// nothing; the reconciler removes its partial file.
+func (q *Queries) FailAbandonedSnapshot(ctx context.Context, arg FailAbandonedSnapshotParams) (int64, error) {
+	result, err := q.db.Exec(ctx, failAbandonedSnapshot, arg.ID, arg.StaleSeconds)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const failSnapshot = `-- name: FailSnapshot :exec
 UPDATE snapshots SET status = 'failed', error = $2, completed_at = now()
 WHERE id = $1 AND status IN ('pending', 'running')
@@ -83,7 +106,7 @@ func (q *Queries) FailSnapshot(ctx context.Context, arg FailSnapshotParams) erro
 }
 
 const getCustomerSnapshot = `-- name: GetCustomerSnapshot :one
-SELECT id, database_id, customer_id, engine, kind, status, description, storage_key, bytes_written, size_bytes, sha256, server_version, error, created_by, created_at, started_at, completed_at, deleted_at FROM snapshots
+SELECT id, database_id, customer_id, engine, kind, status, description, storage_key, bytes_written, size_bytes, sha256, server_version, error, created_by, created_at, started_at, completed_at, deleted_at, heartbeat_at FROM snapshots
 WHERE customer_id = $1 AND database_id = $2 AND id = $3 AND deleted_at IS NULL
 `
 
@@ -115,12 +138,13 @@ func (q *Queries) GetCustomerSnapshot(ctx context.Context, arg GetCustomerSnapsh
 		&i.StartedAt,
 		&i.CompletedAt,
 		&i.DeletedAt,
+		&i.HeartbeatAt,
 	)
 	return i, err
 }
 
 const getInFlightSnapshot = `-- name: GetInFlightSnapshot :one
-SELECT id, database_id, customer_id, engine, kind, status, description, storage_key, bytes_written, size_bytes, sha256, server_version, error, created_by, created_at, started_at, completed_at, deleted_at FROM snapshots
+SELECT id, database_id, customer_id, engine, kind, status, description, storage_key, bytes_written, size_bytes, sha256, server_version, error, created_by, created_at, started_at, completed_at, deleted_at, heartbeat_at FROM snapshots
 WHERE customer_id = $1 AND database_id = $2 AND status IN ('pending', 'running') AND deleted_at IS NULL
 ORDER BY created_at, id
 LIMIT 1
@@ -154,12 +178,13 @@ func (q *Queries) GetInFlightSnapshot(ctx context.Context, arg GetInFlightSnapsh
 		&i.StartedAt,
 		&i.CompletedAt,
 		&i.DeletedAt,
+		&i.HeartbeatAt,
 	)
 	return i, err
 }
 
 const getSnapshot = `-- name: GetSnapshot :one
-SELECT id, database_id, customer_id, engine, kind, status, description, storage_key, bytes_written, size_bytes, sha256, server_version, error, created_by, created_at, started_at, completed_at, deleted_at FROM snapshots WHERE id = $1
+SELECT id, database_id, customer_id, engine, kind, status, description, storage_key, bytes_written, size_bytes, sha256, server_version, error, created_by, created_at, started_at, completed_at, deleted_at, heartbeat_at FROM snapshots WHERE id = $1
 `
 
 func (q *Queries) GetSnapshot(ctx context.Context, id string) (Snapshot, error) {
@@ -184,6 +209,7 @@ func (q *Queries) GetSnapshot(ctx context.Context, id string) (Snapshot, error) 
 		&i.StartedAt,
 		&i.CompletedAt,
 		&i.DeletedAt,
+		&i.HeartbeatAt,
 	)
 	return i, err
 }
@@ -192,7 +218,7 @@ const insertSnapshot = `-- name: InsertSnapshot :one
 INSERT INTO snapshots (id, database_id, customer_id, engine, kind, status, description, storage_key, created_by, created_at)
 VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $8, $9)
 ON CONFLICT (database_id) WHERE kind = 'manual' AND status IN ('pending', 'running') AND deleted_at IS NULL DO NOTHING
-RETURNING id, database_id, customer_id, engine, kind, status, description, storage_key, bytes_written, size_bytes, sha256, server_version, error, created_by, created_at, started_at, completed_at, deleted_at
+RETURNING id, database_id, customer_id, engine, kind, status, description, storage_key, bytes_written, size_bytes, sha256, server_version, error, created_by, created_at, started_at, completed_at, deleted_at, heartbeat_at
 `
 
 type InsertSnapshotParams struct {
@@ -241,12 +267,13 @@ func (q *Queries) InsertSnapshot(ctx context.Context, arg InsertSnapshotParams) 
 		&i.StartedAt,
 		&i.CompletedAt,
 		&i.DeletedAt,
+		&i.HeartbeatAt,
 	)
 	return i, err
 }
 
 const listExpiredScheduledSnapshots = `-- name: ListExpiredScheduledSnapshots :many
-SELECT s.id, s.database_id, s.customer_id, s.engine, s.kind, s.status, s.description, s.storage_key, s.bytes_written, s.size_bytes, s.sha256, s.server_version, s.error, s.created_by, s.created_at, s.started_at, s.completed_at, s.deleted_at FROM snapshots s
+SELECT s.id, s.database_id, s.customer_id, s.engine, s.kind, s.status, s.description, s.storage_key, s.bytes_written, s.size_bytes, s.sha256, s.server_version, s.error, s.created_by, s.created_at, s.started_at, s.completed_at, s.deleted_at, s.heartbeat_at FROM snapshots s
 JOIN backup_policies p ON p.database_id = s.database_id
 WHERE p.enabled AND s.kind = 'scheduled' AND s.deleted_at IS NULL AND s.status IN ('completed', 'failed')
   AND s.created_at + p.retention_days * interval '1 day' < $1::timestamptz
@@ -297,6 +324,7 @@ func (q *Queries) ListExpiredScheduledSnapshots(ctx context.Context, arg ListExp
 			&i.StartedAt,
 			&i.CompletedAt,
 			&i.DeletedAt,
+			&i.HeartbeatAt,
 		); err != nil {
 			return nil, err
 		}
@@ -333,7 +361,7 @@ func (q *Queries) ListLiveStorageKeys(ctx context.Context) ([]string, error) {
 }
 
 const listSnapshots = `-- name: ListSnapshots :many
-SELECT id, database_id, customer_id, engine, kind, status, description, storage_key, bytes_written, size_bytes, sha256, server_version, error, created_by, created_at, started_at, completed_at, deleted_at FROM snapshots
+SELECT id, database_id, customer_id, engine, kind, status, description, storage_key, bytes_written, size_bytes, sha256, server_version, error, created_by, created_at, started_at, completed_at, deleted_at, heartbeat_at FROM snapshots
 WHERE customer_id = $1 AND database_id = $2 AND deleted_at IS NULL
 ORDER BY created_at DESC, id DESC
 `
@@ -372,6 +400,7 @@ func (q *Queries) ListSnapshots(ctx context.Context, arg ListSnapshotsParams) ([
 			&i.StartedAt,
 			&i.CompletedAt,
 			&i.DeletedAt,
+			&i.HeartbeatAt,
 		); err != nil {
 			return nil, err
 		}
@@ -384,7 +413,7 @@ func (q *Queries) ListSnapshots(ctx context.Context, arg ListSnapshotsParams) ([
 }
 
 const listSnapshotsOfDeletedDatabases = `-- name: ListSnapshotsOfDeletedDatabases :many
-SELECT s.id, s.database_id, s.customer_id, s.engine, s.kind, s.status, s.description, s.storage_key, s.bytes_written, s.size_bytes, s.sha256, s.server_version, s.error, s.created_by, s.created_at, s.started_at, s.completed_at, s.deleted_at FROM snapshots s JOIN databases d ON d.id = s.database_id
+SELECT s.id, s.database_id, s.customer_id, s.engine, s.kind, s.status, s.description, s.storage_key, s.bytes_written, s.size_bytes, s.sha256, s.server_version, s.error, s.created_by, s.created_at, s.started_at, s.completed_at, s.deleted_at, s.heartbeat_at FROM snapshots s JOIN databases d ON d.id = s.database_id
 WHERE d.status = 'deleted' AND s.deleted_at IS NULL AND s.status <> 'running'
 `
 
@@ -418,6 +447,7 @@ func (q *Queries) ListSnapshotsOfDeletedDatabases(ctx context.Context) ([]Snapsh
 			&i.StartedAt,
 			&i.CompletedAt,
 			&i.DeletedAt,
+			&i.HeartbeatAt,
 		); err != nil {
 			return nil, err
 		}
@@ -427,6 +457,15 @@ func (q *Queries) ListSnapshotsOfDeletedDatabases(ctx context.Context) ([]Snapsh
 		return nil, err
 	}
 	return items, nil
+}
+
+const snapshotHeartbeat = `-- name: SnapshotHeartbeat :exec
+UPDATE snapshots SET heartbeat_at = now() WHERE id = $1 AND status = 'running'
+`
+
+func (q *Queries) SnapshotHeartbeat(ctx context.Context, id string) error {
+	_, err := q.db.Exec(ctx, snapshotHeartbeat, id)
+	return err
 }
 
 const snapshotProgress = `-- name: SnapshotProgress :exec
@@ -444,9 +483,9 @@ func (q *Queries) SnapshotProgress(ctx context.Context, arg SnapshotProgressPara
 }
 
 const startSnapshot = `-- name: StartSnapshot :one
-UPDATE snapshots SET status = 'running', started_at = now(), bytes_written = 0, error = NULL
+UPDATE snapshots SET status = 'running', started_at = now(), heartbeat_at = now(), bytes_written = 0, error = NULL
 WHERE id = $1 AND status IN ('pending', 'running') AND deleted_at IS NULL
-RETURNING id, database_id, customer_id, engine, kind, status, description, storage_key, bytes_written, size_bytes, sha256, server_version, error, created_by, created_at, started_at, completed_at, deleted_at
+RETURNING id, database_id, customer_id, engine, kind, status, description, storage_key, bytes_written, size_bytes, sha256, server_version, error, created_by, created_at, started_at, completed_at, deleted_at, heartbeat_at
 `
 
 func (q *Queries) StartSnapshot(ctx context.Context, id string) (Snapshot, error) {
@@ -471,6 +510,7 @@ func (q *Queries) StartSnapshot(ctx context.Context, id string) (Snapshot, error
 		&i.StartedAt,
 		&i.CompletedAt,
 		&i.DeletedAt,
+		&i.HeartbeatAt,
 	)
 	return i, err
 }
