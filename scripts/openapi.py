@@ -109,10 +109,10 @@ doc={
      "responses":dict({"200":js(ref("SuccessResponse")),"404":prob("No such rule or database for this customer"),"503":prob("Recorded but not yet applied; it will be applied automatically")},**std_err)})
   },
   "/v1/databases/{db_type}/{db_name}/snapshots":{
-   "post":mut({"operationId":"createSnapshot","summary":"Create snapshot","description":"Queues a logical backup (pg_dump custom format, gzip 1; mariadb-dump --single-transaction, gzip) and answers at once with the snapshot pending (202). Follow it with GET: status pending → running (bytes_written grows) → completed (size, sha256) or failed (error). A failed or interrupted dump never leaves a file that looks complete. Requires database:read, as in the reference.",
+   "post":mut({"operationId":"createSnapshot","summary":"Create snapshot","description":"Queues a logical backup (pg_dump custom format, gzip 1; mariadb-dump --single-transaction, gzip) and answers at once with the snapshot pending (202). Follow it with GET: status pending → running (bytes_written grows) → completed (size, sha256) or failed (error). A failed or interrupted dump never leaves a file that looks complete. One snapshot at a time per database: while one (manual or scheduled) is pending or running, another is 409 with its id in snapshot_id. A manual snapshot must fit the customer's snapshot limits (GET /v1/quota → snapshots); otherwise 403 quota-exceeded with limit naming the one reached. Requires database:read, as in the reference.",
      "parameters":[dbtype,dbname],
      "requestBody":{"required":False,"content":{"application/json":{"schema":ref("CreateSnapshotRequest")}}},
-     "responses":dict({"202":js(ref("CreateSnapshotResponse"),"Queued"),"404":prob("No such database for this customer"),"413":prob("Body too large"),"415":prob("Content-Type is not application/json"),"503":prob("Snapshots are not available")},**std_err)}),
+     "responses":dict({"202":js(ref("CreateSnapshotResponse"),"Queued"),"404":prob("No such database for this customer"),"413":prob("Body too large"),"415":prob("Content-Type is not application/json"),"409":prob("A snapshot of this database is still being taken (snapshot_id names it), or the database is being created or deleted"),"503":prob("Snapshots are not available")},**std_err)}),
    "get":{"operationId":"listSnapshots","summary":"List snapshots","description":"Newest first. Requires database:read.",
      "parameters":[dbtype,dbname],
      "responses":dict({"200":js(ref("SnapshotList")),"404":prob("No such database for this customer"),"409":prob("The database is being created or deleted"),"422":prob("Malformed db_type or db_name")},**std_err)}
@@ -132,7 +132,7 @@ doc={
    "get":{"operationId":"getBackupPolicy","summary":"Get backup policy","description":"A database without a policy shows the disabled defaults. Requires database:read.",
      "parameters":[dbtype,dbname],
      "responses":dict({"200":js(ref("BackupPolicy")),"404":prob("No such database for this customer"),"409":prob("The database is being created or deleted"),"422":prob("Malformed db_type or db_name")},**std_err)},
-   "put":mut({"operationId":"setBackupPolicy","summary":"Set backup policy","description":"hourly: at minute MM of time_of_day every hour; daily: at HH:MM; weekly: at HH:MM on Mondays; in timezone (IANA name, default UTC). retention_days (1-365) applies to scheduled snapshots; manual snapshots stay until deleted. Requires database:update.",
+   "put":mut({"operationId":"setBackupPolicy","summary":"Set backup policy","description":"hourly: at minute MM of time_of_day every hour; daily: at HH:MM; weekly: at HH:MM on Mondays; in timezone (IANA name, default UTC). retention_days (1-365) applies to scheduled snapshots, while the policy is enabled, and never removes the newest completed scheduled snapshots (CELLAR_BACKUP_KEEP_MIN, default 1): an old one expires only once a newer one has completed. Manual snapshots stay until deleted. Requires database:update.",
      "parameters":[dbtype,dbname],
      "requestBody":{"required":True,"content":{"application/json":{"schema":ref("BackupPolicyRequest")}}},
      "responses":dict({"200":js(ref("BackupPolicy")),"404":prob("No such database for this customer"),"413":prob("Body too large"),"415":prob("Content-Type is not application/json")},**std_err)})
@@ -143,7 +143,7 @@ doc={
      "responses":dict({"200":js(ref("DatabaseMetrics")),"404":prob("No such database for this customer"),"409":prob("The database is being created or deleted"),"422":prob("Invalid since/until, db_type or db_name")},**std_err)}
   },
   "/v1/quota":{
-   "get":{"operationId":"getQuota","summary":"Get database quota","description":"Databases used and allowed (in total and per engine), storage used and allowed, backup storage and the estimated monthly cost. Internal keys may pass customer_id. Requires database:read.",
+   "get":{"operationId":"getQuota","summary":"Get database quota","description":"Databases used and allowed (in total and per engine), storage used and allowed, backup storage, snapshots kept against the snapshot limits and the estimated monthly cost. Internal keys may pass customer_id. Requires database:read.",
      "parameters":[{"name":"customer_id","in":"query","schema":{"type":"string"}}],
      "responses":dict({"200":js(ref("Quota")),"422":prob("Invalid customer_id")},**std_err)}
   },
@@ -192,7 +192,9 @@ doc={
      "type":{"type":"string","description":"URI reference identifying the problem type, e.g. /problems/validation-error"},
      "title":{"type":"string"},"status":{"type":"integer"},"detail":{"type":"string"},
      "instance":{"type":"string"},"request_id":{"type":"string"},
-     "errors":{"type":"array","items":ref("FieldError")}}},
+     "errors":{"type":"array","items":ref("FieldError")},
+     "snapshot_id":{"type":"string","description":"Extension member of a 409 from POST …/snapshots: the snapshot of the database still being taken"},
+     "limit":{"type":"string","description":"Extension member of quota-exceeded: the limit that was reached, e.g. max_snapshots or max_snapshot_gb"}}},
    "FieldError":{"type":"object","required":["field","message"],"additionalProperties":False,"properties":{"field":{"type":"string"},"message":{"type":"string"}}},
    "CreateDatabaseRequest":{"type":"object","required":["db_type"],"additionalProperties":False,"properties":{
      "db_type":{"type":"string","enum":["postgresql","mariadb"]},
@@ -306,9 +308,13 @@ doc={
    "DatabaseMetrics":{"allOf":[ref("MetricsSample"),{"type":"object","required":["database_id","backup_gb"],"properties":{
      "database_id":{"type":"string"},"backup_gb":{"type":"number","description":"Completed snapshots of the database"},
      "samples":{"type":"array","items":ref("MetricsSample"),"description":"Only with since"}}}]},
-   "Quota":{"type":"object","additionalProperties":False,"required":["customer_id","used","limit","storage_used_gb","storage_limit_gb","backup_used_gb","engines","estimated_monthly_cost"],
+   "Quota":{"type":"object","additionalProperties":False,"required":["customer_id","used","limit","storage_used_gb","storage_limit_gb","backup_used_gb","snapshots","engines","estimated_monthly_cost"],
      "properties":{"customer_id":{"type":"string"},"used":{"type":"integer"},"limit":{"type":"integer"},
        "storage_used_gb":{"type":"number"},"storage_limit_gb":{"type":"number","description":"0 = unlimited"},"backup_used_gb":{"type":"number"},
+       "snapshots":{"type":"object","additionalProperties":False,"required":["used","limit","used_bytes","used_gb","limit_gb"],
+         "description":"Snapshots kept against the snapshot limits, which a manual snapshot must fit (scheduled backups count but are never refused). used counts pending, running and completed snapshots; bytes are completed sizes plus what running dumps have written so far.",
+         "properties":{"used":{"type":"integer"},"limit":{"type":"integer","description":"max_snapshots; 0 = no manual snapshots"},
+           "used_bytes":{"type":"integer"},"used_gb":{"type":"number"},"limit_gb":{"type":"number","description":"max_snapshot_gb; 0 = unlimited"}}},
        "engines":{"type":"array","items":{"type":"object","additionalProperties":False,"required":["db_type","used","limit"],
          "properties":{"db_type":{"type":"string"},"used":{"type":"integer"},"limit":nullable("integer",description="null: only the total applies")}}},
        "estimated_monthly_cost":{"type":"object","additionalProperties":False,"required":["currency","total","lines"],"properties":{
@@ -317,7 +323,9 @@ doc={
            "properties":{"item":{"type":"string"},"quantity":{"type":"number"},"unit_price":{"type":"number"},"amount":{"type":"number"}}}}}}}},
    "QuotaOverride":{"type":"object","additionalProperties":False,"properties":{
      "max_databases":nullable("integer",minimum=0),"max_storage_gb":nullable("number",minimum=0),
-     "max_postgresql":nullable("integer",minimum=0),"max_mariadb":nullable("integer",minimum=0)}},
+     "max_postgresql":nullable("integer",minimum=0),"max_mariadb":nullable("integer",minimum=0),
+     "max_snapshots":nullable("integer",minimum=0,description="snapshots kept; 0 = no manual snapshots"),
+     "max_snapshot_gb":nullable("number",minimum=0,description="GB of snapshots kept; 0 = unlimited")}},
    "UsageEvent":{"type":"object","additionalProperties":False,"required":["id","seq","type","customer_id","database_id","occurred_at","data"],
      "properties":{"id":{"type":"string","format":"uuid"},"seq":{"type":"integer"},"type":{"type":"string"},"customer_id":{"type":"string"},
        "database_id":nullable("string"),"occurred_at":{"type":"string","format":"date-time"},"data":{"type":"object"}}},

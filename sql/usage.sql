@@ -2,11 +2,12 @@
 SELECT * FROM customer_quotas WHERE customer_id = $1;
 
 -- name: UpsertCustomerQuota :one
-INSERT INTO customer_quotas (customer_id, max_databases, max_storage_gb, max_postgresql, max_mariadb, updated_by)
-VALUES ($1, $2, $3, $4, $5, $6)
+INSERT INTO customer_quotas (customer_id, max_databases, max_storage_gb, max_postgresql, max_mariadb, max_snapshots, max_snapshot_gb, updated_by)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 ON CONFLICT (customer_id) DO UPDATE
 SET max_databases = EXCLUDED.max_databases, max_storage_gb = EXCLUDED.max_storage_gb,
     max_postgresql = EXCLUDED.max_postgresql, max_mariadb = EXCLUDED.max_mariadb,
+    max_snapshots = EXCLUDED.max_snapshots, max_snapshot_gb = EXCLUDED.max_snapshot_gb,
     updated_by = EXCLUDED.updated_by, updated_at = now()
 RETURNING *;
 

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -19,6 +20,31 @@ type problem struct {
 	Instance  string              `json:"instance,omitempty"`
 	RequestID string              `json:"request_id,omitempty"`
 	Errors    []cellar.FieldError `json:"errors,omitempty"`
+	// Members are extension members (cellar.Error.Members).
+	Members map[string]string `json:"-"`
+}
+
+// withMembers is p with its extension members beside the standard ones;
+// a member named like a standard one is dropped rather than shadow it.
+// (Not a MarshalJSON method: types that embed problem, such as the
+// readiness answer, would lose their own fields to it.)
+func withMembers(p problem) (map[string]any, error) {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	for k, v := range p.Members {
+		switch k {
+		case "type", "title", "status", "detail", "instance", "request_id", "errors":
+		default:
+			m[k] = v
+		}
+	}
+	return m, nil
 }
 
 // problemKind is how one error code looks over HTTP.
@@ -63,10 +89,14 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		secs := int((e.RetryAfter + time.Second - 1) / time.Second)
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 	}
-	writeProblem(w, r, e.Code, e.Message, e.Fields)
+	writeCodedProblem(w, r, e.Code, e.Message, e.Fields, e.Members)
 }
 
 func writeProblem(w http.ResponseWriter, r *http.Request, code cellar.Code, detail string, fields []cellar.FieldError) {
+	writeCodedProblem(w, r, code, detail, fields, nil)
+}
+
+func writeCodedProblem(w http.ResponseWriter, r *http.Request, code cellar.Code, detail string, fields []cellar.FieldError, members map[string]string) {
 	k, ok := kinds[code]
 	if !ok {
 		k = kinds[cellar.CodeInternal]
@@ -74,7 +104,7 @@ func writeProblem(w http.ResponseWriter, r *http.Request, code cellar.Code, deta
 	if code == cellar.CodeUnauthorized {
 		w.Header().Set("WWW-Authenticate", `APIKey header="X-API-Key"`)
 	}
-	writeProblemBody(w, r, problem{Type: problemTypeBase + k.slug, Title: k.title, Status: k.status, Detail: detail, Errors: fields})
+	writeProblemBody(w, r, problem{Type: problemTypeBase + k.slug, Title: k.title, Status: k.status, Detail: detail, Errors: fields, Members: members})
 }
 
 // writeProblemStatus answers with a problem that has no error code of its
@@ -87,5 +117,11 @@ func writeProblemBody(w http.ResponseWriter, r *http.Request, p problem) {
 	p.Instance = r.URL.Path
 	p.RequestID = requestIDFrom(r.Context())
 	w.Header().Set("Content-Type", "application/problem+json")
+	if len(p.Members) > 0 {
+		if m, err := withMembers(p); err == nil {
+			writeJSON(w, p.Status, m)
+			return
+		}
+	}
 	writeJSON(w, p.Status, p)
 }

@@ -93,8 +93,17 @@ type quotaJSON struct {
 	StorageUsedGB  float64           `json:"storage_used_gb"`
 	StorageLimitGB float64           `json:"storage_limit_gb"`
 	BackupUsedGB   float64           `json:"backup_used_gb"`
+	Snapshots      snapshotQuotaJSON `json:"snapshots"`
 	Engines        []engineQuotaJSON `json:"engines"`
 	Cost           costJSON          `json:"estimated_monthly_cost"`
+}
+
+type snapshotQuotaJSON struct {
+	Used      int     `json:"used"`
+	Limit     int     `json:"limit"`
+	UsedBytes int64   `json:"used_bytes"`
+	UsedGB    float64 `json:"used_gb"`
+	LimitGB   float64 `json:"limit_gb"`
 }
 
 type engineQuotaJSON struct {
@@ -119,6 +128,8 @@ type costLineJSON struct {
 func quotaJSONFrom(q *service.Quota) quotaJSON {
 	out := quotaJSON{CustomerID: q.CustomerID, Used: q.Used, Limit: q.Limit, StorageUsedGB: q.StorageUsedGB,
 		StorageLimitGB: q.StorageLimitGB, BackupUsedGB: q.BackupUsedGB, Engines: []engineQuotaJSON{},
+		Snapshots: snapshotQuotaJSON{Used: q.Snapshots.Used, Limit: q.Snapshots.Limit, UsedBytes: q.Snapshots.UsedBytes,
+			UsedGB: q.Snapshots.UsedGB, LimitGB: q.Snapshots.LimitGB},
 		Cost: costJSON{Currency: q.Cost.Currency, Total: q.Cost.Total, Lines: []costLineJSON{}}}
 	for _, e := range q.Engines {
 		j := engineQuotaJSON{DBType: string(e.Engine), Used: e.Used}

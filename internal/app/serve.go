@@ -56,7 +56,7 @@ func serve(ctx context.Context, cfg config.Config, env *environment, log *slog.L
 
 	bg, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	runner, err := jobs.New(env.store.Pool, env.svc, log, jobs.Options{
-		Workers: cfg.BackupWorkers, CollectEvery: cfg.MetricsInterval, DeliverEvery: cfg.BillingInterval,
+		Workers: cfg.BackupWorkers, ScheduledWorkers: cfg.ScheduledBackupWorkers, CollectEvery: cfg.MetricsInterval, DeliverEvery: cfg.BillingInterval,
 		MetricsRaw: cfg.MetricsRawRetention, MetricsKeep: cfg.MetricsRetention,
 	})
 	if err != nil {

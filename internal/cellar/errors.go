@@ -41,7 +41,12 @@ type Error struct {
 	// RetryAfter, when positive, tells the client when to try again
 	// (the Retry-After header of a 429 or 503).
 	RetryAfter time.Duration
-	Err        error
+	// Members are machine-readable facts about the problem, shown as RFC
+	// 9457 extension members (e.g. snapshot_id of the snapshot in the way,
+	// limit of a quota). Values must be safe to show; a name never
+	// replaces a standard member.
+	Members map[string]string
+	Err     error
 }
 
 func (e *Error) Error() string {

@@ -46,6 +46,8 @@ type Config struct {
 	QuotaMaxStorageGB  float64 // CELLAR_QUOTA_MAX_STORAGE_GB
 	QuotaMaxPostgreSQL int     // CELLAR_QUOTA_MAX_POSTGRESQL
 	QuotaMaxMariaDB    int     // CELLAR_QUOTA_MAX_MARIADB
+	QuotaMaxSnapshots  int     // CELLAR_QUOTA_MAX_SNAPSHOTS
+	QuotaMaxSnapshotGB float64 // CELLAR_QUOTA_MAX_SNAPSHOT_GB
 	Prices             string  // CELLAR_PRICES
 
 	BillingURL      string        // CELLAR_BILLING_URL
@@ -57,8 +59,10 @@ type Config struct {
 	MetricsRetention    time.Duration // CELLAR_METRICS_RETENTION
 	MetricsPerDatabase  bool          // CELLAR_METRICS_PER_DATABASE
 
-	SnapshotDir   string // CELLAR_SNAPSHOT_DIR
-	BackupWorkers int    // CELLAR_BACKUP_WORKERS
+	SnapshotDir            string // CELLAR_SNAPSHOT_DIR
+	BackupWorkers          int    // CELLAR_BACKUP_WORKERS
+	ScheduledBackupWorkers int    // CELLAR_SCHEDULED_BACKUP_WORKERS
+	BackupKeepMin          int    // CELLAR_BACKUP_KEEP_MIN
 
 	AccessDefault   string   // CELLAR_ACCESS_DEFAULT: open or closed
 	MaxAccessRules  int      // CELLAR_MAX_ACCESS_RULES
@@ -122,6 +126,8 @@ var Vars = []Var{
 	{"CELLAR_QUOTA_MAX_STORAGE_GB", "50", "database storage per customer in GB; 0 = unlimited"},
 	{"CELLAR_QUOTA_MAX_POSTGRESQL", "0", "PostgreSQL databases per customer; 0 = only the total applies"},
 	{"CELLAR_QUOTA_MAX_MARIADB", "0", "MariaDB databases per customer; 0 = only the total applies"},
+	{"CELLAR_QUOTA_MAX_SNAPSHOTS", "200", "snapshots a customer keeps (pending, running, completed); a manual snapshot beyond it is refused"},
+	{"CELLAR_QUOTA_MAX_SNAPSHOT_GB", "100", "GB of snapshots a customer keeps (running ones count what they wrote so far); 0 = unlimited"},
 	{"CELLAR_PRICES", "currency=EUR,postgresql=5,mariadb=4,storage_gb=0.10,backup_gb=0.05", "monthly prices for cost estimates"},
 	{"CELLAR_BILLING_URL", "(none)", "central billing endpoint that receives usage events (POST, signed)"},
 	{"CELLAR_BILLING_SECRET", "(none)", "HMAC-SHA256 key of the billing signature (at least 16 characters)"},
@@ -131,7 +137,9 @@ var Vars = []Var{
 	{"CELLAR_METRICS_RETENTION", "720h", "how long hourly samples are kept"},
 	{"CELLAR_METRICS_PER_DATABASE", "false", "export a Prometheus series per database (unbounded labels)"},
 	{"CELLAR_SNAPSHOT_DIR", "(CELLAR_DATA_DIR/snapshots)", "directory where snapshot files are kept"},
-	{"CELLAR_BACKUP_WORKERS", "2", "snapshots this process takes at once; 0 = this process only queues them (and runs no scheduler)"},
+	{"CELLAR_BACKUP_WORKERS", "2", "manual snapshots this process takes at once; 0 = this process only queues them (and runs no scheduler)"},
+	{"CELLAR_SCHEDULED_BACKUP_WORKERS", "1", "scheduled backups this process takes at once, on their own queue beside the manual snapshots"},
+	{"CELLAR_BACKUP_KEEP_MIN", "1", "completed scheduled snapshots of a database that retention always keeps, however old"},
 	{"CELLAR_ACCESS_DEFAULT", "open", "access of a database without rules: open (any source that reaches the port) or closed (loopback only)"},
 	{"CELLAR_MAX_ACCESS_RULES", "50", "access rules per database at most"},
 	{"CELLAR_FIREWALL", "none", "host firewall driver: none (an outer firewall is managed elsewhere) or ufw (Cellar manages its own rules; the managed servers run on this host)"},
@@ -190,6 +198,7 @@ func Load(getenv func(string) string) (Config, error) {
 		QuotaMaxDatabases:      integer("CELLAR_QUOTA_MAX_DATABASES", 1, 1_000_000),
 		QuotaMaxPostgreSQL:     integer("CELLAR_QUOTA_MAX_POSTGRESQL", 0, 1_000_000),
 		QuotaMaxMariaDB:        integer("CELLAR_QUOTA_MAX_MARIADB", 0, 1_000_000),
+		QuotaMaxSnapshots:      integer("CELLAR_QUOTA_MAX_SNAPSHOTS", 1, 1_000_000),
 		Prices:                 get("CELLAR_PRICES"),
 		BillingURL:             get("CELLAR_BILLING_URL"),
 		BillingSecret:          getenv("CELLAR_BILLING_SECRET"),
@@ -198,6 +207,8 @@ func Load(getenv func(string) string) (Config, error) {
 		MetricsRawRetention:    duration("CELLAR_METRICS_RAW_RETENTION"),
 		MetricsRetention:       duration("CELLAR_METRICS_RETENTION"),
 		BackupWorkers:          integer("CELLAR_BACKUP_WORKERS", 0, 64),
+		ScheduledBackupWorkers: integer("CELLAR_SCHEDULED_BACKUP_WORKERS", 1, 64),
+		BackupKeepMin:          integer("CELLAR_BACKUP_KEEP_MIN", 1, 1000),
 		AccessDefault:          get("CELLAR_ACCESS_DEFAULT"),
 		MaxAccessRules:         integer("CELLAR_MAX_ACCESS_RULES", 1, 1000),
 		Firewall:               get("CELLAR_FIREWALL"),
@@ -237,6 +248,11 @@ func Load(getenv func(string) string) (Config, error) {
 		fail("CELLAR_QUOTA_MAX_STORAGE_GB", "want a number of GB, 0 for unlimited")
 	} else {
 		c.QuotaMaxStorageGB = gb
+	}
+	if gb, err := strconv.ParseFloat(get("CELLAR_QUOTA_MAX_SNAPSHOT_GB"), 64); err != nil || gb < 0 || gb > 1e6 {
+		fail("CELLAR_QUOTA_MAX_SNAPSHOT_GB", "want a number of GB up to 1000000, 0 for unlimited")
+	} else {
+		c.QuotaMaxSnapshotGB = gb
 	}
 	switch v := get("CELLAR_METRICS_PER_DATABASE"); v {
 	case "true", "false":

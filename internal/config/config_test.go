@@ -71,3 +71,27 @@ func TestLoad_EmbeddedRejectsHalfExternalConfig(t *testing.T) {
 		t.Fatalf("want a hint about CELLAR_METADATA_DSN, got %v", err)
 	}
 }
+
+func TestLoad_SnapshotLimitsAndRetention(t *testing.T) {
+	c, err := Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.QuotaMaxSnapshots != 200 || c.QuotaMaxSnapshotGB != 100 || c.ScheduledBackupWorkers != 1 || c.BackupKeepMin != 1 {
+		t.Fatalf("defaults: snapshots %d, %g GB, scheduled workers %d, keep %d", c.QuotaMaxSnapshots, c.QuotaMaxSnapshotGB, c.ScheduledBackupWorkers, c.BackupKeepMin)
+	}
+	_, err = Load(env(map[string]string{
+		"CELLAR_QUOTA_MAX_SNAPSHOTS":      "0",
+		"CELLAR_QUOTA_MAX_SNAPSHOT_GB":    "-1",
+		"CELLAR_SCHEDULED_BACKUP_WORKERS": "0",
+		"CELLAR_BACKUP_KEEP_MIN":          "0",
+	}))
+	if err == nil {
+		t.Fatal("want errors")
+	}
+	for _, want := range []string{"CELLAR_QUOTA_MAX_SNAPSHOTS", "CELLAR_QUOTA_MAX_SNAPSHOT_GB", "CELLAR_SCHEDULED_BACKUP_WORKERS", "CELLAR_BACKUP_KEEP_MIN"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not mention %s:\n%s", want, err)
+		}
+	}
+}

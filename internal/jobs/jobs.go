@@ -29,7 +29,8 @@ type SnapshotArgs struct {
 func (SnapshotArgs) Kind() string { return "snapshot" }
 
 // InsertOpts keeps snapshots in their own queue, so a long dump never
-// holds up the scheduler, and makes one snapshot one job.
+// holds up the scheduler, and makes one snapshot one job. Scheduled
+// backups go to queueScheduled instead (EnqueueSnapshot).
 func (a SnapshotArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{Queue: queueBackups, MaxAttempts: 3, UniqueOpts: river.UniqueOpts{ByArgs: true}}
 }
@@ -59,7 +60,14 @@ type HourlyArgs struct{}
 // Kind implements river.JobArgs.
 func (HourlyArgs) Kind() string { return "usage_hourly" }
 
-const queueBackups = "backups"
+// queueBackups takes manual snapshots; queueScheduled takes the backups of
+// policies. Each has workers of its own, so however many manual snapshots
+// customers queue (one per database, but any number of databases),
+// scheduled backups never wait behind them.
+const (
+	queueBackups   = "backups"
+	queueScheduled = "scheduled_backups"
+)
 
 // snapshotTimeout bounds one dump; a larger database needs a higher value.
 const snapshotTimeout = 6 * time.Hour
@@ -147,8 +155,11 @@ type Runner struct {
 type Options struct {
 	// ScheduleEvery is how often due backups are looked for (default a minute).
 	ScheduleEvery time.Duration
-	// Workers is how many snapshots run at once in this process.
+	// Workers is how many manual snapshots run at once in this process.
 	Workers int
+	// ScheduledWorkers is how many scheduled backups run at once in this
+	// process, beside the manual ones (default 1).
+	ScheduledWorkers int
 	// CollectEvery is the metrics interval (default 5 minutes).
 	CollectEvery time.Duration
 	// DeliverEvery is how often usage events are sent (default 10 s).
@@ -174,6 +185,9 @@ func New(pool *pgxpool.Pool, svc *service.Service, log *slog.Logger, o Options) 
 	if o.Workers <= 0 {
 		o.Workers = 1 // an insert-only runner is never started; River wants a valid config
 	}
+	if o.ScheduledWorkers <= 0 {
+		o.ScheduledWorkers = 1
+	}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &snapshotWorker{svc: svc})
 	river.AddWorker(workers, &scheduleWorker{svc: svc})
@@ -187,6 +201,7 @@ func New(pool *pgxpool.Pool, svc *service.Service, log *slog.Logger, o Options) 
 		Queues: map[string]river.QueueConfig{
 			river.QueueDefault: {MaxWorkers: 2},
 			queueBackups:       {MaxWorkers: o.Workers},
+			queueScheduled:     {MaxWorkers: o.ScheduledWorkers},
 		},
 		Workers: workers,
 		PeriodicJobs: []*river.PeriodicJob{
@@ -225,8 +240,13 @@ func (r *Runner) Stop(ctx context.Context) error { return r.client.Stop(ctx) }
 
 // EnqueueSnapshot implements service.JobQueue: the job is inserted in the
 // caller's transaction, so a snapshot row never exists without its job.
-func (r *Runner) EnqueueSnapshot(ctx context.Context, tx pgx.Tx, snapshotID string) error {
-	_, err := r.client.InsertTx(ctx, tx, SnapshotArgs{SnapshotID: snapshotID}, nil)
+// A scheduled backup goes to its own queue.
+func (r *Runner) EnqueueSnapshot(ctx context.Context, tx pgx.Tx, snapshotID, kind string) error {
+	var opts *river.InsertOpts
+	if kind == "scheduled" {
+		opts = &river.InsertOpts{Queue: queueScheduled} // the other options come from SnapshotArgs
+	}
+	_, err := r.client.InsertTx(ctx, tx, SnapshotArgs{SnapshotID: snapshotID}, opts)
 	return err
 }
 

@@ -252,9 +252,12 @@ func (s *Service) RunDueBackups(ctx context.Context, now time.Time) ([]string, e
 }
 
 // ExpireBackups deletes scheduled snapshots older than their policy's
-// retention, and every snapshot of a deleted database.
+// retention, and every snapshot of a deleted database. Retention never
+// removes a database's last good backup: the newest RetentionKeep completed
+// scheduled snapshots always stay, so an old one goes only once a newer
+// completed one exists; a disabled policy expires nothing.
 func (s *Service) ExpireBackups(ctx context.Context, now time.Time) (int, error) {
-	expired, err := s.store.ListExpiredScheduledSnapshots(ctx, now)
+	expired, err := s.store.ListExpiredScheduledSnapshots(ctx, store.ListExpiredScheduledSnapshotsParams{Now: now, Keep: int32(s.retentionKeep)})
 	if err != nil {
 		return 0, err
 	}

@@ -18,6 +18,10 @@ type QuotaDefaults struct {
 	MaxStorageGB float64
 	// PerEngine limits; 0 means only the total applies.
 	MaxPerEngine map[cellar.Engine]int
+	// MaxSnapshots and MaxSnapshotGB bound the snapshots a customer keeps
+	// (checked when a manual snapshot is created); GB 0 means unlimited.
+	MaxSnapshots  int
+	MaxSnapshotGB float64
 }
 
 // Prices is the monthly price table for cost estimates.
@@ -66,13 +70,16 @@ func ParsePrices(s string) (Prices, error) {
 
 // limits are a customer's effective limits.
 type limits struct {
-	maxDatabases int
-	maxStorageGB float64
-	perEngine    map[cellar.Engine]int
+	maxDatabases  int
+	maxStorageGB  float64
+	perEngine     map[cellar.Engine]int
+	maxSnapshots  int
+	maxSnapshotGB float64
 }
 
 func (s *Service) limitsOf(ctx context.Context, q *store.Queries, customer string) (limits, error) {
-	l := limits{maxDatabases: s.quota.MaxDatabases, maxStorageGB: s.quota.MaxStorageGB, perEngine: map[cellar.Engine]int{}}
+	l := limits{maxDatabases: s.quota.MaxDatabases, maxStorageGB: s.quota.MaxStorageGB, perEngine: map[cellar.Engine]int{},
+		maxSnapshots: s.quota.MaxSnapshots, maxSnapshotGB: s.quota.MaxSnapshotGB}
 	for e, n := range s.quota.MaxPerEngine {
 		l.perEngine[e] = n
 	}
@@ -94,6 +101,12 @@ func (s *Service) limitsOf(ctx context.Context, q *store.Queries, customer strin
 	}
 	if o.MaxMariadb != nil {
 		l.perEngine[cellar.MariaDB] = int(*o.MaxMariadb)
+	}
+	if o.MaxSnapshots != nil {
+		l.maxSnapshots = int(*o.MaxSnapshots)
+	}
+	if o.MaxSnapshotGb != nil {
+		l.maxSnapshotGB = *o.MaxSnapshotGb
 	}
 	return l, nil
 }
@@ -148,8 +161,21 @@ type Quota struct {
 	StorageUsedGB  float64
 	StorageLimitGB float64
 	BackupUsedGB   float64
+	Snapshots      SnapshotQuota
 	Engines        []EngineQuota
 	Cost           CostEstimate
+}
+
+// SnapshotQuota is a customer's snapshots against its snapshot limits.
+// Used counts every snapshot that holds or will hold a file (completed,
+// pending, running); UsedBytes is completed sizes plus what running dumps
+// have written so far. LimitGB 0 means unlimited.
+type SnapshotQuota struct {
+	Used      int
+	Limit     int
+	UsedBytes int64
+	UsedGB    float64
+	LimitGB   float64
 }
 
 // EngineQuota is usage and limit for one engine (Limit 0: none of its own).
@@ -204,9 +230,15 @@ func (s *Service) quotaOf(ctx context.Context, customer string) (*Quota, error) 
 	if err != nil {
 		return nil, err
 	}
+	snaps, err := s.store.CustomerSnapshotUsage(ctx, customer)
+	if err != nil {
+		return nil, err
+	}
 	q := &Quota{
 		CustomerID: customer, Limit: l.maxDatabases, StorageLimitGB: l.maxStorageGB,
 		StorageUsedGB: round2(float64(storage) / (1 << 30)), BackupUsedGB: round2(float64(backups) / (1 << 30)),
+		Snapshots: SnapshotQuota{Used: int(snaps.Snapshots), Limit: l.maxSnapshots, UsedBytes: snaps.Bytes,
+			UsedGB: round2(float64(snaps.Bytes) / (1 << 30)), LimitGB: l.maxSnapshotGB},
 		Cost: CostEstimate{Currency: s.prices.Currency},
 	}
 	byEngine := map[cellar.Engine]int{}
@@ -240,6 +272,9 @@ type QuotaOverride struct {
 	MaxStorageGB  *float64 `json:"max_storage_gb"`
 	MaxPostgreSQL *int     `json:"max_postgresql"`
 	MaxMariaDB    *int     `json:"max_mariadb"`
+	// MaxSnapshots 0 allows no manual snapshots; MaxSnapshotGB 0 is unlimited.
+	MaxSnapshots  *int     `json:"max_snapshots"`
+	MaxSnapshotGB *float64 `json:"max_snapshot_gb"`
 }
 
 // SetQuota overrides a customer's limits. Internal admin keys only.
@@ -252,13 +287,15 @@ func (s *Service) SetQuota(ctx context.Context, c Caller, customer string, o Quo
 	if err := cellar.ValidateCustomerID(customer); err != nil {
 		fields = append(fields, cellar.FieldError{Field: "customer_id", Message: err.Error()})
 	}
-	for name, v := range map[string]*int{"max_databases": o.MaxDatabases, "max_postgresql": o.MaxPostgreSQL, "max_mariadb": o.MaxMariaDB} {
+	for name, v := range map[string]*int{"max_databases": o.MaxDatabases, "max_postgresql": o.MaxPostgreSQL, "max_mariadb": o.MaxMariaDB, "max_snapshots": o.MaxSnapshots} {
 		if v != nil && (*v < 0 || *v > 1_000_000) {
 			fields = append(fields, cellar.FieldError{Field: name, Message: "must be from 0 to 1000000"})
 		}
 	}
-	if o.MaxStorageGB != nil && (*o.MaxStorageGB < 0 || *o.MaxStorageGB > 1e6 || math.IsNaN(*o.MaxStorageGB)) {
-		fields = append(fields, cellar.FieldError{Field: "max_storage_gb", Message: "must be from 0 to 1000000"})
+	for name, v := range map[string]*float64{"max_storage_gb": o.MaxStorageGB, "max_snapshot_gb": o.MaxSnapshotGB} {
+		if v != nil && (*v < 0 || *v > 1e6 || math.IsNaN(*v)) {
+			fields = append(fields, cellar.FieldError{Field: name, Message: "must be from 0 to 1000000"})
+		}
 	}
 	if fields != nil {
 		sort.Slice(fields, func(i, j int) bool { return fields[i].Field < fields[j].Field })
@@ -266,13 +303,14 @@ func (s *Service) SetQuota(ctx context.Context, c Caller, customer string, o Quo
 	}
 	_, err := s.store.UpsertCustomerQuota(ctx, store.UpsertCustomerQuotaParams{
 		CustomerID: customer, MaxDatabases: i32(o.MaxDatabases), MaxStorageGb: o.MaxStorageGB,
-		MaxPostgresql: i32(o.MaxPostgreSQL), MaxMariadb: i32(o.MaxMariaDB), UpdatedBy: c.KeyPrefix,
+		MaxPostgresql: i32(o.MaxPostgreSQL), MaxMariadb: i32(o.MaxMariaDB),
+		MaxSnapshots: i32(o.MaxSnapshots), MaxSnapshotGb: o.MaxSnapshotGB, UpdatedBy: c.KeyPrefix,
 	})
 	if err != nil {
 		return nil, err
 	}
 	s.audit(ctx, c, "quota.set", customer, map[string]any{"max_databases": o.MaxDatabases, "max_storage_gb": o.MaxStorageGB,
-		"max_postgresql": o.MaxPostgreSQL, "max_mariadb": o.MaxMariaDB})
+		"max_postgresql": o.MaxPostgreSQL, "max_mariadb": o.MaxMariaDB, "max_snapshots": o.MaxSnapshots, "max_snapshot_gb": o.MaxSnapshotGB})
 	return s.quotaOf(ctx, customer)
 }
 

@@ -45,6 +45,7 @@ type Service struct {
 	snapshots              snapstore.Store
 	tools                  backup.Tools
 	quota                  QuotaDefaults
+	retentionKeep          int
 	prices                 Prices
 	billing                *billing.Client
 	perDatabaseMetrics     bool
@@ -79,6 +80,9 @@ type Deps struct {
 	Clock func() time.Time
 	// Quota holds the default limits of every customer.
 	Quota QuotaDefaults
+	// RetentionKeep is how many completed scheduled snapshots of a
+	// database retention always keeps, however old (default 1).
+	RetentionKeep int
 	// Prices is the table behind cost estimates.
 	Prices Prices
 	// Billing delivers usage events; nil keeps them for pulling only.
@@ -103,12 +107,19 @@ func New(d Deps) *Service {
 		snapshots:              d.Snapshots,
 		tools:                  d.Tools,
 		quota:                  d.Quota,
+		retentionKeep:          d.RetentionKeep,
 		prices:                 d.Prices,
 		billing:                d.Billing,
 		perDatabaseMetrics:     d.PerDatabaseMetrics,
 	}
 	if s.quota.MaxDatabases == 0 {
 		s.quota.MaxDatabases = 100
+	}
+	if s.quota.MaxSnapshots == 0 {
+		s.quota.MaxSnapshots = 1000
+	}
+	if s.retentionKeep < 1 {
+		s.retentionKeep = 1
 	}
 	if s.access.Firewall == nil {
 		s.access.Firewall = firewall.None()

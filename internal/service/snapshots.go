@@ -17,9 +17,11 @@ import (
 )
 
 // JobQueue enqueues background work inside the caller's transaction, so
-// that a recorded snapshot always has a job to take it.
+// that a recorded snapshot always has a job to take it. kind ("manual" or
+// "scheduled") chooses the queue: scheduled backups have workers of their
+// own, so no number of manual snapshots can hold them up.
 type JobQueue interface {
-	EnqueueSnapshot(ctx context.Context, tx pgx.Tx, snapshotID string) error
+	EnqueueSnapshot(ctx context.Context, tx pgx.Tx, snapshotID, kind string) error
 }
 
 // SetJobQueue connects the background job runner. It is set after New
@@ -73,7 +75,9 @@ func snapshotKey(db store.Database, id string) string {
 
 // CreateSnapshot records a snapshot and queues the dump; it answers at once
 // with the snapshot pending. Progress and the outcome show on
-// ListSnapshots.
+// ListSnapshots. It needs only database:read (as the reference has it), so
+// it is bounded: one snapshot in flight per database (409 naming it), and
+// the customer's snapshot count and bytes limits (quota).
 func (s *Service) CreateSnapshot(ctx context.Context, c Caller, dbType, dbName string, req CreateSnapshotRequest) (*Snapshot, error) {
 	if err := c.Require(cellar.PermDatabaseRead); err != nil {
 		return nil, err
@@ -89,7 +93,7 @@ func (s *Service) CreateSnapshot(ctx context.Context, c Caller, dbType, dbName s
 	if err != nil {
 		return nil, err
 	}
-	snap, err := s.enqueueSnapshot(ctx, db, "manual", req.Description, c.KeyPrefix, s.now())
+	snap, err := s.enqueueManualSnapshot(ctx, db, req.Description, c.KeyPrefix, s.now())
 	if err != nil {
 		return nil, err
 	}
@@ -97,14 +101,32 @@ func (s *Service) CreateSnapshot(ctx context.Context, c Caller, dbType, dbName s
 	return &out, nil
 }
 
-func (s *Service) enqueueSnapshot(ctx context.Context, db store.Database, kind string, description *string, actor string, now time.Time) (store.Snapshot, error) {
+// enqueueManualSnapshot checks the limits and records the snapshot in one
+// transaction, under the customer's quota lock, so that concurrent creates
+// are counted one after the other and cannot overshoot together.
+func (s *Service) enqueueManualSnapshot(ctx context.Context, db store.Database, description *string, actor string, now time.Time) (store.Snapshot, error) {
 	if s.jobs == nil {
 		return store.Snapshot{}, cellar.Errorf(cellar.CodeUnavailable, "snapshots are not available from this process")
 	}
 	var snap store.Snapshot
 	err := s.store.InPgxTx(ctx, func(tx pgx.Tx, q *store.Queries) error {
+		if err := q.LockCustomerQuota(ctx, db.CustomerID); err != nil {
+			return err
+		}
+		if err := snapshotInFlight(ctx, q, db); err != nil {
+			return err
+		}
+		if err := s.checkSnapshotQuota(ctx, q, db.CustomerID); err != nil {
+			return err
+		}
 		var err error
-		snap, err = s.insertSnapshot(ctx, tx, q, db, kind, description, actor, now)
+		snap, err = s.insertSnapshot(ctx, tx, q, db, "manual", description, actor, now)
+		if errors.Is(err, errSnapshotInFlight) { // only if a create ever bypasses the lock
+			if err := snapshotInFlight(ctx, q, db); err != nil {
+				return err
+			}
+			return cellar.Errorf(cellar.CodeConflict, "another snapshot of database %s was just queued; try again", db.Name)
+		}
 		return err
 	})
 	if err != nil {
@@ -113,16 +135,85 @@ func (s *Service) enqueueSnapshot(ctx context.Context, db store.Database, kind s
 	return snap, nil
 }
 
+// snapshotInFlight refuses a manual snapshot while another snapshot of the
+// database (manual or scheduled) is pending or running. The problem names
+// it, in the detail and as the snapshot_id member, so a client can follow
+// that one instead.
+// A running one whose worker has stopped beating (its process died) is
+// failed here rather than block the database until River rescues its job.
+func snapshotInFlight(ctx context.Context, q *store.Queries, db store.Database) error {
+	cur, err := q.GetInFlightSnapshot(ctx, store.GetInFlightSnapshotParams{CustomerID: db.CustomerID, DatabaseID: db.ID})
+	if store.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if cur.Status == "running" {
+		n, err := q.FailAbandonedSnapshot(ctx, store.FailAbandonedSnapshotParams{ID: cur.ID, StaleSeconds: int32(snapshotAbandonedAfter / time.Second)})
+		if err != nil {
+			return err
+		}
+		if n == 1 {
+			return snapshotInFlight(ctx, q, db)
+		}
+	}
+	e := cellar.Errorf(cellar.CodeConflict, "snapshot %s of database %s is still %s; one snapshot at a time per database: follow it with GET …/snapshots, then try again",
+		cur.ID, db.Name, cur.Status)
+	e.Members = map[string]string{"snapshot_id": cur.ID}
+	return e
+}
+
+// errSnapshotInFlight: a manual snapshot of the database is already
+// pending or running, so no new one was recorded.
+var errSnapshotInFlight = errors.New("a manual snapshot of this database is already in flight")
+
+// insertSnapshot records a snapshot and its job, or returns
+// errSnapshotInFlight (and records nothing) for a manual snapshot while
+// another manual one of the database is pending or running.
 func (s *Service) insertSnapshot(ctx context.Context, tx pgx.Tx, q *store.Queries, db store.Database, kind string, description *string, actor string, now time.Time) (store.Snapshot, error) {
 	id := newSnapshotID(now)
 	snap, err := q.InsertSnapshot(ctx, store.InsertSnapshotParams{
 		ID: id, DatabaseID: db.ID, CustomerID: db.CustomerID, Engine: db.Engine, Kind: kind,
 		Description: description, StorageKey: snapshotKey(db, id), CreatedBy: actor, CreatedAt: now,
 	})
+	if store.IsNotFound(err) {
+		return snap, errSnapshotInFlight
+	}
 	if err != nil {
 		return snap, err
 	}
-	return snap, s.jobs.EnqueueSnapshot(ctx, tx, id)
+	return snap, s.jobs.EnqueueSnapshot(ctx, tx, id, kind)
+}
+
+// A running snapshot's worker beats every snapshotHeartbeat; one not heard
+// of for snapshotAbandonedAfter is taken for dead (see snapshotInFlight).
+const (
+	snapshotHeartbeat      = 30 * time.Second
+	snapshotAbandonedAfter = 5 * time.Minute
+)
+
+// heartbeat keeps the running snapshot's heartbeat_at fresh until stop is
+// called, whether or not the dump is writing (it may wait on a lock).
+func (s *Service) heartbeat(ctx context.Context, id string) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(snapshotHeartbeat)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := s.store.SnapshotHeartbeat(ctx, id); err != nil && ctx.Err() == nil {
+					s.log.WarnContext(ctx, "snapshot heartbeat", "snapshot", id, "err", err)
+				}
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
 }
 
 // RunSnapshot takes the snapshot: the engine's dump tool streams into the
@@ -146,6 +237,8 @@ func (s *Service) RunSnapshot(ctx context.Context, id string, lastAttempt bool) 
 	if db.Status != "active" {
 		return s.failSnapshot(ctx, snap, "the database no longer exists")
 	}
+	stopBeating := s.heartbeat(ctx, id)
+	defer stopBeating()
 	start := time.Now()
 	err = s.dumpSnapshot(ctx, snap, db, srv)
 	s.metrics.observe(db.Engine, "snapshot", start, err)

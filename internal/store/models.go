@@ -67,6 +67,8 @@ type CustomerQuota struct {
 	MaxMariadb    *int32
 	UpdatedBy     string
 	UpdatedAt     time.Time
+	MaxSnapshots  *int32
+	MaxSnapshotGb *float64
 }
 
 type Database struct {
@@ -182,6 +184,7 @@ type Snapshot struct {
 	StartedAt     *time.Time
 	CompletedAt   *time.Time
 	DeletedAt     *time.Time
+	HeartbeatAt   *time.Time
 }
 
 type UsageEvent struct {

@@ -35,6 +35,29 @@ func (q *Queries) CompleteSnapshot(ctx context.Context, arg CompleteSnapshotPara
 	return err
 }
 
+const customerSnapshotUsage = `-- name: CustomerSnapshotUsage :one
+SELECT count(*)::int AS snapshots,
+       coalesce(sum(CASE WHEN status = 'completed' THEN coalesce(size_bytes, 0) ELSE bytes_written END), 0)::bigint AS bytes
+FROM snapshots
+WHERE customer_id = $1 AND deleted_at IS NULL AND status IN ('pending', 'running', 'completed')
+`
+
+type CustomerSnapshotUsageRow struct {
+	Snapshots int32
+	Bytes     int64
+}
+
+// What counts against a customer's snapshot limits: every snapshot that
+// holds or will hold a file. A completed one counts its size; one being
+// taken counts the bytes its dump has written so far (the file on disk
+// now). Failed ones hold no file and count for nothing.
+func (q *Queries) CustomerSnapshotUsage(ctx context.Context, customerID string) (CustomerSnapshotUsageRow, error) {
+	row := q.db.QueryRow(ctx, customerSnapshotUsage, customerID)
+	var i CustomerSnapshotUsageRow
+	err := row.Scan(&i.Snapshots, &i.Bytes)
+	return i, err
+}
+
 const deleteSnapshot = `-- name: DeleteSnapshot :exec
 UPDATE snapshots SET deleted_at = now() WHERE id = $1 AND deleted_at IS NULL
 `
@@ -42,6 +65,29 @@ UPDATE snapshots SET deleted_at = now() WHERE id = $1 AND deleted_at IS NULL
 func (q *Queries) DeleteSnapshot(ctx context.Context, id string) error {
 	_, err := q.db.Exec(ctx, deleteSnapshot, id)
 	return err
+}
+
+const failAbandonedSnapshot = `-- name: FailAbandonedSnapshot :execrows
+UPDATE snapshots SET status = 'failed', completed_at = now(),
+    error = 'the dump was interrupted: the process taking it stopped'
+WHERE id = $1 AND status = 'running'
+  AND coalesce(heartbeat_at, started_at) < now() - make_interval(secs => $2::int)
+`
+
+type FailAbandonedSnapshotParams struct {
+	ID           string
+	StaleSeconds int32
+}
+
+// A running snapshot whose worker has not been heard of for stale_seconds:
+// its process died. Its job, rescued later, finds it failed and does
+// nothing; the reconciler removes its partial file.
+func (q *Queries) FailAbandonedSnapshot(ctx context.Context, arg FailAbandonedSnapshotParams) (int64, error) {
+	result, err := q.db.Exec(ctx, failAbandonedSnapshot, arg.ID, arg.StaleSeconds)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const failSnapshot = `-- name: FailSnapshot :exec
@@ -60,7 +106,7 @@ func (q *Queries) FailSnapshot(ctx context.Context, arg FailSnapshotParams) erro
 }
 
 const getCustomerSnapshot = `-- name: GetCustomerSnapshot :one
-SELECT id, database_id, customer_id, engine, kind, status, description, storage_key, bytes_written, size_bytes, sha256, server_version, error, created_by, created_at, started_at, completed_at, deleted_at FROM snapshots
+SELECT id, database_id, customer_id, engine, kind, status, description, storage_key, bytes_written, size_bytes, sha256, server_version, error, created_by, created_at, started_at, completed_at, deleted_at, heartbeat_at FROM snapshots
 WHERE customer_id = $1 AND database_id = $2 AND id = $3 AND deleted_at IS NULL
 `
 
@@ -92,12 +138,53 @@ func (q *Queries) GetCustomerSnapshot(ctx context.Context, arg GetCustomerSnapsh
 		&i.StartedAt,
 		&i.CompletedAt,
 		&i.DeletedAt,
+		&i.HeartbeatAt,
+	)
+	return i, err
+}
+
+const getInFlightSnapshot = `-- name: GetInFlightSnapshot :one
+SELECT id, database_id, customer_id, engine, kind, status, description, storage_key, bytes_written, size_bytes, sha256, server_version, error, created_by, created_at, started_at, completed_at, deleted_at, heartbeat_at FROM snapshots
+WHERE customer_id = $1 AND database_id = $2 AND status IN ('pending', 'running') AND deleted_at IS NULL
+ORDER BY created_at, id
+LIMIT 1
+`
+
+type GetInFlightSnapshotParams struct {
+	CustomerID string
+	DatabaseID uuid.UUID
+}
+
+// The oldest snapshot of a database still pending or running, of any kind.
+func (q *Queries) GetInFlightSnapshot(ctx context.Context, arg GetInFlightSnapshotParams) (Snapshot, error) {
+	row := q.db.QueryRow(ctx, getInFlightSnapshot, arg.CustomerID, arg.DatabaseID)
+	var i Snapshot
+	err := row.Scan(
+		&i.ID,
+		&i.DatabaseID,
+		&i.CustomerID,
+		&i.Engine,
+		&i.Kind,
+		&i.Status,
+		&i.Description,
+		&i.StorageKey,
+		&i.BytesWritten,
+		&i.SizeBytes,
+		&i.Sha256,
+		&i.ServerVersion,
+		&i.Error,
+		&i.CreatedBy,
+		&i.CreatedAt,
+		&i.StartedAt,
+		&i.CompletedAt,
+		&i.DeletedAt,
+		&i.HeartbeatAt,
 	)
 	return i, err
 }
 
 const getSnapshot = `-- name: GetSnapshot :one
-SELECT id, database_id, customer_id, engine, kind, status, description, storage_key, bytes_written, size_bytes, sha256, server_version, error, created_by, created_at, started_at, completed_at, deleted_at FROM snapshots WHERE id = $1
+SELECT id, database_id, customer_id, engine, kind, status, description, storage_key, bytes_written, size_bytes, sha256, server_version, error, created_by, created_at, started_at, completed_at, deleted_at, heartbeat_at FROM snapshots WHERE id = $1
 `
 
 func (q *Queries) GetSnapshot(ctx context.Context, id string) (Snapshot, error) {
@@ -122,6 +209,7 @@ func (q *Queries) GetSnapshot(ctx context.Context, id string) (Snapshot, error) 
 		&i.StartedAt,
 		&i.CompletedAt,
 		&i.DeletedAt,
+		&i.HeartbeatAt,
 	)
 	return i, err
 }
@@ -129,7 +217,8 @@ func (q *Queries) GetSnapshot(ctx context.Context, id string) (Snapshot, error) 
 const insertSnapshot = `-- name: InsertSnapshot :one
 INSERT INTO snapshots (id, database_id, customer_id, engine, kind, status, description, storage_key, created_by, created_at)
 VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $8, $9)
-RETURNING id, database_id, customer_id, engine, kind, status, description, storage_key, bytes_written, size_bytes, sha256, server_version, error, created_by, created_at, started_at, completed_at, deleted_at
+ON CONFLICT (database_id) WHERE kind = 'manual' AND status IN ('pending', 'running') AND deleted_at IS NULL DO NOTHING
+RETURNING id, database_id, customer_id, engine, kind, status, description, storage_key, bytes_written, size_bytes, sha256, server_version, error, created_by, created_at, started_at, completed_at, deleted_at, heartbeat_at
 `
 
 type InsertSnapshotParams struct {
@@ -144,6 +233,8 @@ type InsertSnapshotParams struct {
 	CreatedAt   time.Time
 }
 
+// No row when a manual snapshot of the database is already in flight
+// (snapshots_one_manual_in_flight).
 func (q *Queries) InsertSnapshot(ctx context.Context, arg InsertSnapshotParams) (Snapshot, error) {
 	row := q.db.QueryRow(ctx, insertSnapshot,
 		arg.ID,
@@ -176,20 +267,37 @@ func (q *Queries) InsertSnapshot(ctx context.Context, arg InsertSnapshotParams) 
 		&i.StartedAt,
 		&i.CompletedAt,
 		&i.DeletedAt,
+		&i.HeartbeatAt,
 	)
 	return i, err
 }
 
 const listExpiredScheduledSnapshots = `-- name: ListExpiredScheduledSnapshots :many
-SELECT s.id, s.database_id, s.customer_id, s.engine, s.kind, s.status, s.description, s.storage_key, s.bytes_written, s.size_bytes, s.sha256, s.server_version, s.error, s.created_by, s.created_at, s.started_at, s.completed_at, s.deleted_at FROM snapshots s
+SELECT s.id, s.database_id, s.customer_id, s.engine, s.kind, s.status, s.description, s.storage_key, s.bytes_written, s.size_bytes, s.sha256, s.server_version, s.error, s.created_by, s.created_at, s.started_at, s.completed_at, s.deleted_at, s.heartbeat_at FROM snapshots s
 JOIN backup_policies p ON p.database_id = s.database_id
-WHERE s.kind = 'scheduled' AND s.deleted_at IS NULL AND s.status IN ('completed', 'failed')
+WHERE p.enabled AND s.kind = 'scheduled' AND s.deleted_at IS NULL AND s.status IN ('completed', 'failed')
   AND s.created_at + p.retention_days * interval '1 day' < $1::timestamptz
+  AND (s.status = 'failed' OR (
+        SELECT count(*) FROM snapshots n
+        WHERE n.database_id = s.database_id AND n.kind = 'scheduled' AND n.status = 'completed' AND n.deleted_at IS NULL
+          AND (n.created_at, n.id) > (s.created_at, s.id)) >= $2::int)
+ORDER BY s.created_at, s.id
 `
 
-// Scheduled snapshots older than their database's retention.
-func (q *Queries) ListExpiredScheduledSnapshots(ctx context.Context, now time.Time) ([]Snapshot, error) {
-	rows, err := q.db.Query(ctx, listExpiredScheduledSnapshots, now)
+type ListExpiredScheduledSnapshotsParams struct {
+	Now  time.Time
+	Keep int32
+}
+
+// Scheduled snapshots older than their enabled policy's retention. A
+// completed one expires only while at least keep newer completed scheduled
+// snapshots of the database remain (keep >= 1), so retention never removes
+// the last good backup: when the newer ones all failed, the old one stays.
+// Manual snapshots do not count as the newer good one: their owner may
+// delete them at any time. A failed snapshot holds no data and expires by
+// age alone.
+func (q *Queries) ListExpiredScheduledSnapshots(ctx context.Context, arg ListExpiredScheduledSnapshotsParams) ([]Snapshot, error) {
+	rows, err := q.db.Query(ctx, listExpiredScheduledSnapshots, arg.Now, arg.Keep)
 	if err != nil {
 		return nil, err
 	}
@@ -216,6 +324,7 @@ func (q *Queries) ListExpiredScheduledSnapshots(ctx context.Context, now time.Ti
 			&i.StartedAt,
 			&i.CompletedAt,
 			&i.DeletedAt,
+			&i.HeartbeatAt,
 		); err != nil {
 			return nil, err
 		}
@@ -252,7 +361,7 @@ func (q *Queries) ListLiveStorageKeys(ctx context.Context) ([]string, error) {
 }
 
 const listSnapshots = `-- name: ListSnapshots :many
-SELECT id, database_id, customer_id, engine, kind, status, description, storage_key, bytes_written, size_bytes, sha256, server_version, error, created_by, created_at, started_at, completed_at, deleted_at FROM snapshots
+SELECT id, database_id, customer_id, engine, kind, status, description, storage_key, bytes_written, size_bytes, sha256, server_version, error, created_by, created_at, started_at, completed_at, deleted_at, heartbeat_at FROM snapshots
 WHERE customer_id = $1 AND database_id = $2 AND deleted_at IS NULL
 ORDER BY created_at DESC, id DESC
 `
@@ -291,6 +400,7 @@ func (q *Queries) ListSnapshots(ctx context.Context, arg ListSnapshotsParams) ([
 			&i.StartedAt,
 			&i.CompletedAt,
 			&i.DeletedAt,
+			&i.HeartbeatAt,
 		); err != nil {
 			return nil, err
 		}
@@ -303,7 +413,7 @@ func (q *Queries) ListSnapshots(ctx context.Context, arg ListSnapshotsParams) ([
 }
 
 const listSnapshotsOfDeletedDatabases = `-- name: ListSnapshotsOfDeletedDatabases :many
-SELECT s.id, s.database_id, s.customer_id, s.engine, s.kind, s.status, s.description, s.storage_key, s.bytes_written, s.size_bytes, s.sha256, s.server_version, s.error, s.created_by, s.created_at, s.started_at, s.completed_at, s.deleted_at FROM snapshots s JOIN databases d ON d.id = s.database_id
+SELECT s.id, s.database_id, s.customer_id, s.engine, s.kind, s.status, s.description, s.storage_key, s.bytes_written, s.size_bytes, s.sha256, s.server_version, s.error, s.created_by, s.created_at, s.started_at, s.completed_at, s.deleted_at, s.heartbeat_at FROM snapshots s JOIN databases d ON d.id = s.database_id
 WHERE d.status = 'deleted' AND s.deleted_at IS NULL AND s.status <> 'running'
 `
 
@@ -337,6 +447,7 @@ func (q *Queries) ListSnapshotsOfDeletedDatabases(ctx context.Context) ([]Snapsh
 			&i.StartedAt,
 			&i.CompletedAt,
 			&i.DeletedAt,
+			&i.HeartbeatAt,
 		); err != nil {
 			return nil, err
 		}
@@ -346,6 +457,15 @@ func (q *Queries) ListSnapshotsOfDeletedDatabases(ctx context.Context) ([]Snapsh
 		return nil, err
 	}
 	return items, nil
+}
+
+const snapshotHeartbeat = `-- name: SnapshotHeartbeat :exec
+UPDATE snapshots SET heartbeat_at = now() WHERE id = $1 AND status = 'running'
+`
+
+func (q *Queries) SnapshotHeartbeat(ctx context.Context, id string) error {
+	_, err := q.db.Exec(ctx, snapshotHeartbeat, id)
+	return err
 }
 
 const snapshotProgress = `-- name: SnapshotProgress :exec
@@ -363,9 +483,9 @@ func (q *Queries) SnapshotProgress(ctx context.Context, arg SnapshotProgressPara
 }
 
 const startSnapshot = `-- name: StartSnapshot :one
-UPDATE snapshots SET status = 'running', started_at = now(), bytes_written = 0, error = NULL
+UPDATE snapshots SET status = 'running', started_at = now(), heartbeat_at = now(), bytes_written = 0, error = NULL
 WHERE id = $1 AND status IN ('pending', 'running') AND deleted_at IS NULL
-RETURNING id, database_id, customer_id, engine, kind, status, description, storage_key, bytes_written, size_bytes, sha256, server_version, error, created_by, created_at, started_at, completed_at, deleted_at
+RETURNING id, database_id, customer_id, engine, kind, status, description, storage_key, bytes_written, size_bytes, sha256, server_version, error, created_by, created_at, started_at, completed_at, deleted_at, heartbeat_at
 `
 
 func (q *Queries) StartSnapshot(ctx context.Context, id string) (Snapshot, error) {
@@ -390,6 +510,7 @@ func (q *Queries) StartSnapshot(ctx context.Context, id string) (Snapshot, error
 		&i.StartedAt,
 		&i.CompletedAt,
 		&i.DeletedAt,
+		&i.HeartbeatAt,
 	)
 	return i, err
 }

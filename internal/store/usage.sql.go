@@ -58,7 +58,7 @@ func (q *Queries) CustomerStorageBytes(ctx context.Context, customerID string) (
 }
 
 const getCustomerQuota = `-- name: GetCustomerQuota :one
-SELECT customer_id, max_databases, max_storage_gb, max_postgresql, max_mariadb, updated_by, updated_at FROM customer_quotas WHERE customer_id = $1
+SELECT customer_id, max_databases, max_storage_gb, max_postgresql, max_mariadb, updated_by, updated_at, max_snapshots, max_snapshot_gb FROM customer_quotas WHERE customer_id = $1
 `
 
 func (q *Queries) GetCustomerQuota(ctx context.Context, customerID string) (CustomerQuota, error) {
@@ -72,6 +72,8 @@ func (q *Queries) GetCustomerQuota(ctx context.Context, customerID string) (Cust
 		&i.MaxMariadb,
 		&i.UpdatedBy,
 		&i.UpdatedAt,
+		&i.MaxSnapshots,
+		&i.MaxSnapshotGb,
 	)
 	return i, err
 }
@@ -274,13 +276,14 @@ func (q *Queries) MarkUsageEventFailed(ctx context.Context, arg MarkUsageEventFa
 }
 
 const upsertCustomerQuota = `-- name: UpsertCustomerQuota :one
-INSERT INTO customer_quotas (customer_id, max_databases, max_storage_gb, max_postgresql, max_mariadb, updated_by)
-VALUES ($1, $2, $3, $4, $5, $6)
+INSERT INTO customer_quotas (customer_id, max_databases, max_storage_gb, max_postgresql, max_mariadb, max_snapshots, max_snapshot_gb, updated_by)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 ON CONFLICT (customer_id) DO UPDATE
 SET max_databases = EXCLUDED.max_databases, max_storage_gb = EXCLUDED.max_storage_gb,
     max_postgresql = EXCLUDED.max_postgresql, max_mariadb = EXCLUDED.max_mariadb,
+    max_snapshots = EXCLUDED.max_snapshots, max_snapshot_gb = EXCLUDED.max_snapshot_gb,
     updated_by = EXCLUDED.updated_by, updated_at = now()
-RETURNING customer_id, max_databases, max_storage_gb, max_postgresql, max_mariadb, updated_by, updated_at
+RETURNING customer_id, max_databases, max_storage_gb, max_postgresql, max_mariadb, updated_by, updated_at, max_snapshots, max_snapshot_gb
 `
 
 type UpsertCustomerQuotaParams struct {
@@ -289,6 +292,8 @@ type UpsertCustomerQuotaParams struct {
 	MaxStorageGb  *float64
 	MaxPostgresql *int32
 	MaxMariadb    *int32
+	MaxSnapshots  *int32
+	MaxSnapshotGb *float64
 	UpdatedBy     string
 }
 
@@ -299,6 +304,8 @@ func (q *Queries) UpsertCustomerQuota(ctx context.Context, arg UpsertCustomerQuo
 		arg.MaxStorageGb,
 		arg.MaxPostgresql,
 		arg.MaxMariadb,
+		arg.MaxSnapshots,
+		arg.MaxSnapshotGb,
 		arg.UpdatedBy,
 	)
 	var i CustomerQuota
@@ -310,6 +317,8 @@ func (q *Queries) UpsertCustomerQuota(ctx context.Context, arg UpsertCustomerQuo
 		&i.MaxMariadb,
 		&i.UpdatedBy,
 		&i.UpdatedAt,
+		&i.MaxSnapshots,
+		&i.MaxSnapshotGb,
 	)
 	return i, err
 }
