@@ -183,6 +183,21 @@ func TestUsageCursor_ConcurrentWritersOutOfOrderCommits(t *testing.T) {
 		}
 	}
 
+	// The laggard was recorded first but committed after the reader had
+	// read 20 events: it is numbered (and read) after them.
+	var laggard string
+	if err := pool.QueryRow(ctx, "SELECT id::text FROM usage_events WHERE customer_id = $1 ORDER BY insert_order LIMIT 1", customer).Scan(&laggard); err != nil {
+		t.Fatal(err)
+	}
+	for i, ev := range read {
+		if ev.ID == laggard {
+			t.Logf("the event recorded first and committed late is read at position %d (seq %d)", i, ev.Seq)
+			if i < 20 {
+				t.Errorf("the late commit was read at position %d, before events committed earlier", i)
+			}
+		}
+	}
+
 	// Every committed row is numbered; none of the rolled back exists.
 	var unnumbered, rows int
 	if err := pool.QueryRow(ctx, "SELECT count(*) FILTER (WHERE seq IS NULL), count(*) FROM usage_events WHERE customer_id = $1", customer).
