@@ -142,3 +142,59 @@ func TestBilling_DeadLetterAfterMaxAttemptsThenRequeue(t *testing.T) {
 		t.Fatalf("delivered_at of the re-queued event: %v, %v", delivered, err)
 	}
 }
+
+// TestBilling_SlowEndpointOverlappingPassesDeliverOnce: the endpoint takes
+// longer to answer than the delivery interval, so passes overlap (two
+// workers per process, and a second Cellar process). Each event still
+// arrives once, in seq order.
+func TestBilling_SlowEndpointOverlappingPassesDeliverOnce(t *testing.T) {
+	secret := "billing-secret-for-tests-0123456789"
+	rcv := &receiver{secret: []byte(secret), seen: map[string]int{}}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(150 * time.Millisecond)
+		rcv.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	cfg := map[string]string{"CELLAR_BILLING_URL": srv.URL, "CELLAR_BILLING_SECRET": secret, "CELLAR_BILLING_INTERVAL": "100ms"}
+	e := testenv.Start(t, testenv.Options{Config: cfg})
+	_, stop, err := e.StartServer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, e.Services.Metadata.DSN(harness.MetadataDatabase))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	customer := "t" + strings.ToLower(cellar.RandomToken(9))
+	const n = 12
+	for i := 0; i < n; i++ {
+		db := uuid.New()
+		if err := store.New(pool).InsertUsageEvent(ctx, store.InsertUsageEventParams{
+			ID: uuid.New(), CustomerID: customer, DatabaseID: &db, Kind: "database.created",
+			Payload: []byte(`{"db_name":"slow_endpoint"}`), OccurredAt: time.Now(),
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "every event to be delivered", func() bool { return len(rcv.acceptedFor(customer)) == n })
+	time.Sleep(time.Second) // passes still running would show duplicates now
+	var last int64
+	for i, ev := range rcv.acceptedFor(customer) {
+		if ev.Seq <= last {
+			t.Errorf("delivery %d has seq %d after %d", i, ev.Seq, last)
+		}
+		last = ev.Seq
+	}
+	dups := 0
+	for _, c := range rcv.seenCopy() {
+		if c != 1 {
+			dups++
+		}
+	}
+	if dups > 0 {
+		t.Fatalf("%d events were delivered more than once", dups)
+	}
+}
