@@ -102,8 +102,8 @@ type UsagePage struct {
 // handing out only rows below the oldest in-flight transaction
 // (pg_snapshot_xmin and an xid8 per row), needs a cursor of (xid, seq),
 // which breaks the numeric cursors clients already keep, orders events by
-// transaction start instead of commit, and stalls every reader behind any
-// long transaction on the metadata server. A single sequencer keeps seq
+// when their transaction first wrote instead of when it committed, and
+// stalls every reader behind any long transaction on the metadata server. A single sequencer keeps seq
 // what clients know (a plain increasing number, old cursors stay valid)
 // at the cost of one small UPDATE per read or delivery pass.
 func (s *Service) sequenceUsage(ctx context.Context) error {

@@ -31,7 +31,8 @@ func (s *Service) DeliverUsage(ctx context.Context, now time.Time) (int, error) 
 	// One pass at a time, across processes: a slow endpoint can make a
 	// pass outlast the interval, and two passes would send the same events
 	// twice and out of order. The lock lives on one connection for the
-	// pass; a process that dies drops it with its connection.
+	// pass; a process that dies drops it with its connection. The pass's
+	// queries use the same connection, so it takes one from the pool.
 	conn, err := s.store.Pool.Acquire(ctx)
 	if err != nil {
 		return 0, err
@@ -48,11 +49,11 @@ func (s *Service) DeliverUsage(ctx context.Context, now time.Time) (int, error) 
 			conn.Conn().Close(context.WithoutCancel(ctx))
 		}
 	}()
-	defer s.refreshDeadLetterGauge(ctx)
+	defer s.refreshDeadLetterGauge(ctx, lq)
 
 	sent := 0
 	for {
-		events, err := s.store.ListDeliverableUsageEvents(ctx, 200)
+		events, err := lq.ListDeliverableUsageEvents(ctx, 200)
 		if err != nil {
 			return sent, err
 		}
@@ -62,7 +63,7 @@ func (s *Service) DeliverUsage(ctx context.Context, now time.Time) (int, error) 
 				return sent, nil
 			}
 			if err := s.billing.Deliver(ctx, usageEventFrom(e)); err != nil {
-				dead, ferr := s.recordDeliveryFailure(ctx, e, now, err)
+				dead, ferr := s.recordDeliveryFailure(ctx, lq, e, now, err)
 				if ferr != nil {
 					return sent, ferr
 				}
@@ -72,7 +73,7 @@ func (s *Service) DeliverUsage(ctx context.Context, now time.Time) (int, error) 
 				moved = true
 				continue
 			}
-			if err := s.store.MarkUsageEventDelivered(ctx, e.ID); err != nil {
+			if err := lq.MarkUsageEventDelivered(ctx, e.ID); err != nil {
 				return sent, err
 			}
 			s.metrics.billing.WithLabelValues("delivered").Inc()
@@ -88,13 +89,13 @@ func (s *Service) DeliverUsage(ctx context.Context, now time.Time) (int, error) 
 
 // recordDeliveryFailure counts a failed attempt and reports whether it was
 // the last one allowed, which dead-letters the event.
-func (s *Service) recordDeliveryFailure(ctx context.Context, e store.UsageEvent, now time.Time, cause error) (bool, error) {
+func (s *Service) recordDeliveryFailure(ctx context.Context, q *store.Queries, e store.UsageEvent, now time.Time, cause error) (bool, error) {
 	attempts := int(e.Attempts) + 1
 	// The error names the endpoint's answer, never the secret or body.
 	msg := cause.Error()
 	s.metrics.billing.WithLabelValues("failed").Inc()
 	if attempts >= s.billing.Attempts() {
-		if err := s.store.MarkUsageEventDeadLettered(ctx, store.MarkUsageEventDeadLetteredParams{ID: e.ID, LastError: &msg}); err != nil {
+		if err := q.MarkUsageEventDeadLettered(ctx, store.MarkUsageEventDeadLetteredParams{ID: e.ID, LastError: &msg}); err != nil {
 			return false, err
 		}
 		s.metrics.billingDeadLettered.Inc()
@@ -102,7 +103,7 @@ func (s *Service) recordDeliveryFailure(ctx context.Context, e store.UsageEvent,
 		s.log.WarnContext(ctx, "usage event dead-lettered", "event", e.ID, "seq", e.Seq, "attempts", attempts, "err", msg)
 		return true, nil
 	}
-	err := s.store.MarkUsageEventFailed(ctx, store.MarkUsageEventFailedParams{
+	err := q.MarkUsageEventFailed(ctx, store.MarkUsageEventFailedParams{
 		ID: e.ID, LastError: &msg, NextAttemptAt: now.Add(billing.Backoff(attempts)),
 	})
 	return false, err
@@ -110,8 +111,8 @@ func (s *Service) recordDeliveryFailure(ctx context.Context, e store.UsageEvent,
 
 // refreshDeadLetterGauge sets the gauge of events waiting in the dead
 // letter queue (counted in the database, so it is right in every process).
-func (s *Service) refreshDeadLetterGauge(ctx context.Context) {
-	n, err := s.store.CountDeadLetteredUsageEvents(context.WithoutCancel(ctx))
+func (s *Service) refreshDeadLetterGauge(ctx context.Context, q *store.Queries) {
+	n, err := q.CountDeadLetteredUsageEvents(context.WithoutCancel(ctx))
 	if err != nil {
 		s.log.WarnContext(ctx, "count dead-lettered usage events", "err", err)
 		return
@@ -207,7 +208,7 @@ func (s *Service) RequeueDeadLetter(ctx context.Context, c Caller, eventID strin
 		return nil, fmt.Errorf("requeue usage event: %w", err)
 	}
 	s.audit(ctx, c, "usage_event.requeued", id.String(), map[string]any{"seq": row.Seq, "customer_id": row.CustomerID})
-	s.refreshDeadLetterGauge(ctx)
+	s.refreshDeadLetterGauge(ctx, s.store.Queries)
 	d := deadLetterFrom(row)
 	return &d, nil
 }
