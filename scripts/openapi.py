@@ -148,7 +148,7 @@ doc={
      "responses":dict({"200":js(ref("Quota")),"422":prob("Invalid customer_id")},**std_err)}
   },
   "/v1/usage":{
-   "get":{"operationId":"listUsage","summary":"List usage events","description":"Billable events in order (database.created, database.deleted, database.resized, snapshot.stored, snapshot.deleted, usage.hourly), each with a unique id; the same events Cellar pushes to the billing endpoint. Internal keys only.",
+   "get":{"operationId":"listUsage","summary":"List usage events","description":"Billable events in order (database.created, database.deleted, database.resized, snapshot.stored, snapshot.deleted, usage.hourly), each with a unique id; the same events Cellar pushes to the billing endpoint. seq is assigned once an event is committed, in order, so paging with cursor=<seq of the last event read> (or next_cursor) never skips one that commits later. Internal keys only.",
      "parameters":[{"name":"cursor","in":"query","schema":{"type":"string"}},{"name":"limit","in":"query","schema":{"type":"integer","minimum":1,"maximum":1000,"default":100}},{"name":"customer_id","in":"query","schema":{"type":"string"}}],
      "responses":dict({"200":js(ref("UsagePage")),"422":prob("Invalid cursor, limit or customer_id")},**std_err)}
   },
@@ -166,6 +166,16 @@ doc={
    "delete":mut({"operationId":"deleteDatabaseByPath","summary":"Delete database","description":"Same as DELETE /v1/databases with the database in the path. Requires database:delete.",
      "parameters":[dbtype,dbname,{"name":"username","in":"query","required":False,"schema":{"type":"string"},"description":"If given, must be the database's own user (same name as the database)."}],
      "responses":dict({"200":js(ref("SuccessResponse")),"404":prob("No such database for this customer"),"422":prob("Malformed db_type, db_name or username"),"503":prob("A server is unreachable; the deletion is retried automatically")},**std_err)})
+  },
+  "/v1/admin/billing/dead-letters":{
+   "get":{"operationId":"listBillingDeadLetters","summary":"List billing dead letters","description":"Usage events set aside after CELLAR_BILLING_MAX_ATTEMPTS failed deliveries to the billing endpoint, in seq order, with the attempts and the last error. Internal admin keys only.",
+     "parameters":[{"name":"cursor","in":"query","schema":{"type":"string"}},{"name":"limit","in":"query","schema":{"type":"integer","minimum":1,"maximum":1000,"default":100}}],
+     "responses":dict({"200":js(ref("DeadLetterPage")),"422":prob("Invalid cursor or limit")},**std_err)}
+  },
+  "/v1/admin/billing/dead-letters/{event_id}/requeue":{
+   "post":mut({"operationId":"requeueBillingDeadLetter","summary":"Re-queue a billing dead letter","description":"Puts the event back at the head of delivery (it keeps its seq, so it arrives after later events: receivers deduplicate on the event id) with a fresh allowance of attempts. Internal admin keys only.",
+     "parameters":[{"name":"event_id","in":"path","required":True,"schema":{"type":"string"}}],
+     "responses":dict({"200":js(ref("DeadLetter")),"404":prob("No such usage event"),"409":prob("The event is not dead-lettered")},**std_err)})
   },
   "/v1/admin/keys":{
    "post":mut({"operationId":"createAPIKey","summary":"Create API key","description":"The key is shown once. Requires admin. An internal admin key may create any key. A customer's own admin key may create keys only for its own customer, never internal ones, and only with permissions it holds itself (otherwise 403).",
@@ -329,6 +339,10 @@ doc={
    "UsageEvent":{"type":"object","additionalProperties":False,"required":["id","seq","type","customer_id","database_id","occurred_at","data"],
      "properties":{"id":{"type":"string","format":"uuid"},"seq":{"type":"integer"},"type":{"type":"string"},"customer_id":{"type":"string"},
        "database_id":nullable("string"),"occurred_at":{"type":"string","format":"date-time"},"data":{"type":"object"}}},
+   "DeadLetter":{"type":"object","additionalProperties":False,"required":["event","attempts","last_error","dead_lettered_at"],
+     "properties":{"event":ref("UsageEvent"),"attempts":{"type":"integer"},"last_error":{"type":"string"},"dead_lettered_at":nullable("string",format="date-time")}},
+   "DeadLetterPage":{"type":"object","additionalProperties":False,"required":["dead_letters","next_cursor"],
+     "properties":{"dead_letters":{"type":"array","items":ref("DeadLetter")},"next_cursor":nullable("string")}},
    "UsagePage":{"type":"object","additionalProperties":False,"required":["events","next_cursor"],
      "properties":{"events":{"type":"array","items":ref("UsageEvent")},"next_cursor":nullable("string")}},
    "Readiness":{"type":"object","required":["status","checks"],"properties":{"status":{"type":"string"},"checks":{"type":"object","additionalProperties":{"type":"string"}}}}

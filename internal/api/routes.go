@@ -59,6 +59,8 @@ func (s *Server) routes() http.Handler {
 		r.Get("/v1/quota", s.quota)
 		r.Get("/v1/usage", s.usage)
 		r.Put("/v1/admin/quotas/{customer_id}", s.setQuota)
+		r.Get("/v1/admin/billing/dead-letters", s.listDeadLetters)
+		r.Post("/v1/admin/billing/dead-letters/{event_id}/requeue", s.requeueDeadLetter)
 
 		r.Post("/v1/admin/keys", s.createKey)
 		r.Get("/v1/admin/keys", s.listKeys)

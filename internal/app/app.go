@@ -181,7 +181,7 @@ func start(ctx context.Context, cfg config.Config, log *slog.Logger, serving boo
 	}
 	var bill *billing.Client
 	if cfg.BillingURL != "" {
-		bill = &billing.Client{URL: cfg.BillingURL, Secret: []byte(cfg.BillingSecret)}
+		bill = &billing.Client{URL: cfg.BillingURL, Secret: []byte(cfg.BillingSecret), MaxAttempts: cfg.BillingMaxAttempts}
 	}
 	env.svc = service.New(service.Deps{
 		Store: env.store, Vault: vault, Logger: log, Registerer: env.registry, Failpoints: fps,

@@ -1,6 +1,12 @@
 // Package billing delivers usage events to the central billing endpoint:
 // one event per request, signed with HMAC-SHA256 so the receiver can trust
 // it, carrying a unique id so the receiver can deduplicate retries.
+//
+// Receivers must deduplicate on the event id (the signed body's "id", also
+// in X-Cellar-Event-Id): a delivery whose answer was lost is sent again,
+// and a re-queued dead letter arrives after events with a higher seq. They
+// should refuse signatures whose time is more than SignatureTolerance from
+// their clock: every attempt is signed afresh, so a retry is never stale.
 package billing
 
 import (
@@ -14,6 +20,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -24,6 +31,16 @@ const (
 	SignatureHeader = "X-Cellar-Signature" // t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">
 	EventIDHeader   = "X-Cellar-Event-Id"
 )
+
+// SignatureTolerance is the age of a signature a receiver should accept
+// (Verify's tolerance): long enough for clock skew and a slow network,
+// short enough that a captured delivery cannot be replayed later.
+const SignatureTolerance = 5 * time.Minute
+
+// DefaultMaxAttempts is how many failed attempts set an event aside when
+// Client.MaxAttempts is unset: with the backoff below that is about 8
+// hours of refusals of the same event.
+const DefaultMaxAttempts = 20
 
 // Event is what the billing endpoint receives (and GET /v1/usage returns).
 type Event struct {
@@ -88,6 +105,24 @@ type Client struct {
 	URL    string
 	Secret []byte
 	HTTP   *http.Client
+	// MaxAttempts is how many failed attempts dead-letter an event
+	// (DefaultMaxAttempts if 0).
+	MaxAttempts int
+}
+
+// Attempts is the number of failed attempts after which an event is
+// dead-lettered.
+func (c *Client) Attempts() int {
+	if c.MaxAttempts > 0 {
+		return c.MaxAttempts
+	}
+	return DefaultMaxAttempts
+}
+
+// Backoff is the wait after an event's nth failed attempt (n from 1):
+// doubling from a second, at most an hour.
+func Backoff(n int) time.Duration {
+	return min(time.Duration(1)<<min(max(n-1, 0), 12)*time.Second, time.Hour)
 }
 
 // Deliver posts one event; only a 2xx answer counts as acknowledged.
@@ -109,6 +144,13 @@ func (c *Client) Deliver(ctx context.Context, e Event) error {
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
+		// The error is stored and shown to operators with the dead
+		// letter: keep the cause, drop the URL (its query may carry a
+		// token).
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
 		return fmt.Errorf("billing endpoint: %w", err)
 	}
 	defer resp.Body.Close()

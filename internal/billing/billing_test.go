@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 )
@@ -56,5 +57,35 @@ func TestDeliver_OnlyA2xxIsAnAcknowledgement(t *testing.T) {
 	}
 	if got.Header.Get(EventIDHeader) != "e1" || got.Header.Get(SignatureHeader) == "" {
 		t.Fatalf("headers: %v", got.Header)
+	}
+}
+
+func TestBackoff_DoublesFromASecondUpToAnHour(t *testing.T) {
+	want := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second}
+	for i, w := range want {
+		if got := Backoff(i + 1); got != w {
+			t.Errorf("Backoff(%d) = %s, want %s", i+1, got, w)
+		}
+	}
+	if got := Backoff(100); got != time.Hour {
+		t.Errorf("Backoff(100) = %s", got)
+	}
+	var total time.Duration
+	for n := 1; n < DefaultMaxAttempts; n++ {
+		total += Backoff(n)
+	}
+	t.Logf("an event refused %d times is dead-lettered after %s", DefaultMaxAttempts, total)
+}
+
+// A transport error is stored and shown to operators: it must not carry
+// the endpoint's URL, whose query may hold a token.
+func TestDeliver_TransportErrorOmitsTheURL(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	url := srv.URL + "/hook?token=hunter2"
+	srv.Close()
+	c := &Client{URL: url, Secret: []byte("k")}
+	err := c.Deliver(context.Background(), Event{ID: "e1"})
+	if err == nil || strings.Contains(err.Error(), "hunter2") || strings.Contains(err.Error(), "/hook") {
+		t.Fatalf("error: %v", err)
 	}
 }

@@ -54,6 +54,9 @@ type Config struct {
 	BillingSecret   string        // CELLAR_BILLING_SECRET
 	BillingInterval time.Duration // CELLAR_BILLING_INTERVAL
 
+	// BillingMaxAttempts failed deliveries dead-letter a usage event.
+	BillingMaxAttempts int // CELLAR_BILLING_MAX_ATTEMPTS
+
 	MetricsInterval     time.Duration // CELLAR_METRICS_INTERVAL
 	MetricsRawRetention time.Duration // CELLAR_METRICS_RAW_RETENTION
 	MetricsRetention    time.Duration // CELLAR_METRICS_RETENTION
@@ -132,6 +135,7 @@ var Vars = []Var{
 	{"CELLAR_BILLING_URL", "(none)", "central billing endpoint that receives usage events (POST, signed)"},
 	{"CELLAR_BILLING_SECRET", "(none)", "HMAC-SHA256 key of the billing signature (at least 16 characters)"},
 	{"CELLAR_BILLING_INTERVAL", "10s", "how often undelivered usage events are sent"},
+	{"CELLAR_BILLING_MAX_ATTEMPTS", "20", "failed deliveries after which a usage event is dead-lettered (about 8 h of backoff at 20)"},
 	{"CELLAR_METRICS_INTERVAL", "5m", "how often every database is sampled"},
 	{"CELLAR_METRICS_RAW_RETENTION", "48h", "how long every sample is kept; older ones are thinned to one per hour"},
 	{"CELLAR_METRICS_RETENTION", "720h", "how long hourly samples are kept"},
@@ -263,6 +267,9 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.MetricsRetention < c.MetricsRawRetention {
 		fail("CELLAR_METRICS_RETENTION", "must be at least CELLAR_METRICS_RAW_RETENTION")
 	}
+	// Billing dead letters (issue 10, item 15).
+	c.BillingMaxAttempts = integer("CELLAR_BILLING_MAX_ATTEMPTS", 1, 1000)
+
 	if c.BillingURL != "" {
 		if u, err := url.Parse(c.BillingURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			fail("CELLAR_BILLING_URL", "want an http(s):// URL")

@@ -194,14 +194,17 @@ func usageOf(t *testing.T, c *testenv.Client, customer string) []billing.Event {
 }
 
 // receiver is an honest billing endpoint: it checks signatures, refuses
-// while "down", and counts what it accepted by event id.
+// while "down" (or, for the event ids in refuse, always), and counts what
+// it accepted by event id.
 type receiver struct {
-	secret []byte
-	mu     sync.Mutex
-	down   bool
-	seen   map[string]int
-	events []billing.Event
-	bad    int
+	secret  []byte
+	mu      sync.Mutex
+	down    bool
+	seen    map[string]int
+	events  []billing.Event
+	bad     int
+	refuse  map[string]bool
+	refused map[string]int
 }
 
 func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
@@ -222,6 +225,14 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		w.WriteHeader(http.StatusBadRequest)
 		return
 	}
+	if r.refuse[ev.ID] {
+		if r.refused == nil {
+			r.refused = map[string]int{}
+		}
+		r.refused[ev.ID]++
+		w.WriteHeader(http.StatusInternalServerError)
+		return
+	}
 	r.seen[ev.ID]++
 	if r.seen[ev.ID] == 1 {
 		r.events = append(r.events, ev)
@@ -230,6 +241,21 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 }
 
 func (r *receiver) setDown(d bool) { r.mu.Lock(); r.down = d; r.mu.Unlock() }
+
+func (r *receiver) setRefuse(id string, refuse bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.refuse == nil {
+		r.refuse = map[string]bool{}
+	}
+	r.refuse[id] = refuse
+}
+
+func (r *receiver) refusedCount(id string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.refused[id]
+}
 
 func (r *receiver) accepted() int { r.mu.Lock(); defer r.mu.Unlock(); return len(r.events) }
 

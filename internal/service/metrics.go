@@ -13,6 +13,13 @@ type metrics struct {
 	accessRepairs    *prometheus.CounterVec
 	billing          *prometheus.CounterVec
 
+	// Billing dead letters: events set aside after the last allowed
+	// failed attempt, the current backlog of them, and how many attempts
+	// an event took to be delivered or dead-lettered.
+	billingDeadLettered prometheus.Counter
+	billingDeadLetters  prometheus.Gauge
+	billingAttempts     *prometheus.HistogramVec
+
 	collectSeconds    *prometheus.HistogramVec
 	serverDatabases   *prometheus.GaugeVec
 	serverStorage     *prometheus.GaugeVec
@@ -52,6 +59,19 @@ func newMetrics(reg prometheus.Registerer, perDatabase bool) *metrics {
 			Name: "cellar_billing_deliveries_total",
 			Help: "Usage event deliveries to the billing endpoint, by outcome.",
 		}, []string{"outcome"}),
+		billingDeadLettered: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cellar_billing_dead_lettered_total",
+			Help: "Usage events dead-lettered after CELLAR_BILLING_MAX_ATTEMPTS failed deliveries.",
+		}),
+		billingDeadLetters: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "cellar_billing_dead_letters",
+			Help: "Usage events waiting in the dead letter queue (GET /v1/admin/billing/dead-letters), at the last delivery pass.",
+		}),
+		billingAttempts: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "cellar_billing_delivery_attempts",
+			Help:    "Attempts a usage event took, by how it ended (delivered or dead_lettered).",
+			Buckets: []float64{1, 2, 3, 5, 10, 20, 50},
+		}, []string{"outcome"}),
 		collectSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "cellar_metrics_collection_duration_seconds", Help: "Duration of one metrics pass over a server.",
 			Buckets: []float64{.01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
@@ -69,6 +89,7 @@ func newMetrics(reg prometheus.Registerer, perDatabase bool) *metrics {
 	if reg != nil {
 		reg.MustRegister(m.provisionSeconds, m.reconciled, m.drift, m.accessRepairs, m.billing, m.collectSeconds,
 			m.serverDatabases, m.serverStorage, m.serverConnections, m.serverCPU, m.serverMemory)
+		reg.MustRegister(m.billingDeadLettered, m.billingDeadLetters, m.billingAttempts)
 		if perDatabase {
 			reg.MustRegister(m.dbStorage, m.dbConnections)
 		}

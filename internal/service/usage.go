@@ -73,43 +73,14 @@ func (s *Service) RecordHourlyUsage(ctx context.Context, now time.Time) (int, er
 	return len(rows), nil
 }
 
-// DeliverUsage sends undelivered usage events to the billing endpoint in
-// order, stopping at the first failure (which backs off exponentially, up
-// to an hour) so the order holds. Nothing is lost while the endpoint is
-// down: the events wait in the outbox.
-func (s *Service) DeliverUsage(ctx context.Context, now time.Time) (int, error) {
-	if s.billing == nil {
-		return 0, nil
-	}
-	events, err := s.store.ListDeliverableUsageEvents(ctx, 200)
-	if err != nil {
-		return 0, err
-	}
-	sent := 0
-	for _, e := range events {
-		if e.NextAttemptAt.After(now) {
-			break
-		}
-		if err := s.billing.Deliver(ctx, usageEventFrom(e)); err != nil {
-			backoff := time.Duration(1<<min(e.Attempts, 12)) * time.Second
-			msg := err.Error()
-			if ferr := s.store.MarkUsageEventFailed(ctx, store.MarkUsageEventFailedParams{ID: e.ID, LastError: &msg, NextAttemptAt: now.Add(min(backoff, time.Hour))}); ferr != nil {
-				return sent, ferr
-			}
-			s.metrics.billing.WithLabelValues("failed").Inc()
-			return sent, fmt.Errorf("deliver usage event %s: %w", e.ID, err)
-		}
-		if err := s.store.MarkUsageEventDelivered(ctx, e.ID); err != nil {
-			return sent, err
-		}
-		s.metrics.billing.WithLabelValues("delivered").Inc()
-		sent++
-	}
-	return sent, nil
-}
-
+// usageEventFrom is the API and wire form of a numbered event (seq is set
+// on every row the queries that call this return).
 func usageEventFrom(e store.UsageEvent) billing.Event {
-	ev := billing.Event{ID: e.ID.String(), Seq: e.Seq, Type: e.Kind, CustomerID: e.CustomerID, OccurredAt: e.OccurredAt.UTC(), Data: e.Payload}
+	var seq int64
+	if e.Seq != nil {
+		seq = *e.Seq
+	}
+	ev := billing.Event{ID: e.ID.String(), Seq: seq, Type: e.Kind, CustomerID: e.CustomerID, OccurredAt: e.OccurredAt.UTC(), Data: e.Payload}
 	if e.DatabaseID != nil {
 		id := e.DatabaseID.String()
 		ev.DatabaseID = &id
@@ -123,7 +94,41 @@ type UsagePage struct {
 	NextCursor string
 }
 
+// sequenceUsage numbers the committed events that have no seq yet.
+//
+// Why after commit: a seq taken at INSERT (an identity) is visible to
+// readers in commit order, not number order, so a reader whose cursor
+// passed 11 never saw a 10 that committed later. The other sound design,
+// handing out only rows below the oldest in-flight transaction
+// (pg_snapshot_xmin and an xid8 per row), needs a cursor of (xid, seq),
+// which breaks the numeric cursors clients already keep, orders events by
+// when their transaction first wrote instead of when it committed, and
+// stalls every reader behind any long transaction on the metadata server. A single sequencer keeps seq
+// what clients know (a plain increasing number, old cursors stay valid)
+// at the cost of one small UPDATE per read or delivery pass.
+func (s *Service) sequenceUsage(ctx context.Context) error {
+	const batch = 5000
+	err := s.store.InTx(ctx, func(q *store.Queries) error {
+		locked, err := q.TryLockUsageSequencer(ctx)
+		if err != nil || !locked {
+			return err
+		}
+		for {
+			n, err := q.SequenceUsageEvents(ctx, batch)
+			if err != nil || n < batch {
+				return err
+			}
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("sequence usage events: %w", err)
+	}
+	return nil
+}
+
 // ListUsage lets internal keys pull usage events in order, after a cursor.
+// The cursor is the seq of the last event read: events are numbered only
+// once committed, and in order, so no later page holds a smaller seq.
 func (s *Service) ListUsage(ctx context.Context, c Caller, cursor string, limit int, customer string) (*UsagePage, error) {
 	if !c.Internal {
 		return nil, cellar.Errorf(cellar.CodeForbidden, "usage events are for internal keys only")
@@ -146,6 +151,9 @@ func (s *Service) ListUsage(ctx context.Context, c Caller, cursor string, limit 
 		}
 		cust = &customer
 	}
+	if err := s.sequenceUsage(ctx); err != nil {
+		return nil, err
+	}
 	rows, err := s.store.ListUsageEvents(ctx, store.ListUsageEventsParams{AfterSeq: after, CustomerID: cust, RowLimit: int32(limit)})
 	if err != nil {
 		return nil, err
@@ -155,7 +163,7 @@ func (s *Service) ListUsage(ctx context.Context, c Caller, cursor string, limit 
 		page.Events = append(page.Events, usageEventFrom(r))
 	}
 	if len(rows) == limit {
-		page.NextCursor = strconv.FormatInt(rows[len(rows)-1].Seq, 10)
+		page.NextCursor = strconv.FormatInt(*rows[len(rows)-1].Seq, 10)
 	}
 	return page, nil
 }

@@ -188,16 +188,18 @@ type Snapshot struct {
 }
 
 type UsageEvent struct {
-	ID            uuid.UUID
-	Seq           int64
-	CustomerID    string
-	DatabaseID    *uuid.UUID
-	Kind          string
-	Payload       []byte
-	OccurredAt    time.Time
-	PeriodStart   *time.Time
-	DeliveredAt   *time.Time
-	Attempts      int32
-	NextAttemptAt time.Time
-	LastError     *string
+	ID             uuid.UUID
+	Seq            *int64
+	CustomerID     string
+	DatabaseID     *uuid.UUID
+	Kind           string
+	Payload        []byte
+	OccurredAt     time.Time
+	PeriodStart    *time.Time
+	DeliveredAt    *time.Time
+	Attempts       int32
+	NextAttemptAt  time.Time
+	LastError      *string
+	InsertOrder    int64
+	DeadLetteredAt *time.Time
 }

@@ -12,6 +12,17 @@ import (
 	"github.com/google/uuid"
 )
 
+const countDeadLetteredUsageEvents = `-- name: CountDeadLetteredUsageEvents :one
+SELECT count(*)::bigint FROM usage_events WHERE dead_lettered_at IS NOT NULL
+`
+
+func (q *Queries) CountDeadLetteredUsageEvents(ctx context.Context) (int64, error) {
+	row := q.db.QueryRow(ctx, countDeadLetteredUsageEvents)
+	var column_1 int64
+	err := row.Scan(&column_1)
+	return column_1, err
+}
+
 const countLiveDatabasesByEngine = `-- name: CountLiveDatabasesByEngine :many
 SELECT engine, count(*)::int AS n FROM databases
 WHERE customer_id = $1 AND status IN ('creating', 'active', 'deleting')
@@ -74,6 +85,32 @@ func (q *Queries) GetCustomerQuota(ctx context.Context, customerID string) (Cust
 		&i.UpdatedAt,
 		&i.MaxSnapshots,
 		&i.MaxSnapshotGb,
+	)
+	return i, err
+}
+
+const getUsageEvent = `-- name: GetUsageEvent :one
+SELECT id, seq, customer_id, database_id, kind, payload, occurred_at, period_start, delivered_at, attempts, next_attempt_at, last_error, insert_order, dead_lettered_at FROM usage_events WHERE id = $1
+`
+
+func (q *Queries) GetUsageEvent(ctx context.Context, id uuid.UUID) (UsageEvent, error) {
+	row := q.db.QueryRow(ctx, getUsageEvent, id)
+	var i UsageEvent
+	err := row.Scan(
+		&i.ID,
+		&i.Seq,
+		&i.CustomerID,
+		&i.DatabaseID,
+		&i.Kind,
+		&i.Payload,
+		&i.OccurredAt,
+		&i.PeriodStart,
+		&i.DeliveredAt,
+		&i.Attempts,
+		&i.NextAttemptAt,
+		&i.LastError,
+		&i.InsertOrder,
+		&i.DeadLetteredAt,
 	)
 	return i, err
 }
@@ -151,15 +188,62 @@ func (q *Queries) ListDatabasesForUsage(ctx context.Context) ([]ListDatabasesFor
 	return items, nil
 }
 
+const listDeadLetteredUsageEvents = `-- name: ListDeadLetteredUsageEvents :many
+SELECT id, seq, customer_id, database_id, kind, payload, occurred_at, period_start, delivered_at, attempts, next_attempt_at, last_error, insert_order, dead_lettered_at FROM usage_events
+WHERE dead_lettered_at IS NOT NULL AND seq > $1::bigint
+ORDER BY seq
+LIMIT $2
+`
+
+type ListDeadLetteredUsageEventsParams struct {
+	AfterSeq int64
+	RowLimit int32
+}
+
+// Dead-lettered events after a cursor (seq), in order, for operators.
+func (q *Queries) ListDeadLetteredUsageEvents(ctx context.Context, arg ListDeadLetteredUsageEventsParams) ([]UsageEvent, error) {
+	rows, err := q.db.Query(ctx, listDeadLetteredUsageEvents, arg.AfterSeq, arg.RowLimit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []UsageEvent{}
+	for rows.Next() {
+		var i UsageEvent
+		if err := rows.Scan(
+			&i.ID,
+			&i.Seq,
+			&i.CustomerID,
+			&i.DatabaseID,
+			&i.Kind,
+			&i.Payload,
+			&i.OccurredAt,
+			&i.PeriodStart,
+			&i.DeliveredAt,
+			&i.Attempts,
+			&i.NextAttemptAt,
+			&i.LastError,
+			&i.InsertOrder,
+			&i.DeadLetteredAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listDeliverableUsageEvents = `-- name: ListDeliverableUsageEvents :many
-SELECT id, seq, customer_id, database_id, kind, payload, occurred_at, period_start, delivered_at, attempts, next_attempt_at, last_error FROM usage_events
-WHERE delivered_at IS NULL
+SELECT id, seq, customer_id, database_id, kind, payload, occurred_at, period_start, delivered_at, attempts, next_attempt_at, last_error, insert_order, dead_lettered_at FROM usage_events
+WHERE delivered_at IS NULL AND dead_lettered_at IS NULL AND seq IS NOT NULL
 ORDER BY seq
 LIMIT $1
 `
 
-// The oldest undelivered events, in order, up to the first one that is
-// still backing off: delivery keeps the order.
+// The oldest numbered events not yet delivered nor set aside, in order.
 func (q *Queries) ListDeliverableUsageEvents(ctx context.Context, limit int32) ([]UsageEvent, error) {
 	rows, err := q.db.Query(ctx, listDeliverableUsageEvents, limit)
 	if err != nil {
@@ -182,6 +266,8 @@ func (q *Queries) ListDeliverableUsageEvents(ctx context.Context, limit int32) (
 			&i.Attempts,
 			&i.NextAttemptAt,
 			&i.LastError,
+			&i.InsertOrder,
+			&i.DeadLetteredAt,
 		); err != nil {
 			return nil, err
 		}
@@ -194,8 +280,8 @@ func (q *Queries) ListDeliverableUsageEvents(ctx context.Context, limit int32) (
 }
 
 const listUsageEvents = `-- name: ListUsageEvents :many
-SELECT id, seq, customer_id, database_id, kind, payload, occurred_at, period_start, delivered_at, attempts, next_attempt_at, last_error FROM usage_events
-WHERE seq > $1 AND ($2::text IS NULL OR customer_id = $2::text)
+SELECT id, seq, customer_id, database_id, kind, payload, occurred_at, period_start, delivered_at, attempts, next_attempt_at, last_error, insert_order, dead_lettered_at FROM usage_events
+WHERE seq > $1::bigint AND ($2::text IS NULL OR customer_id = $2::text)
 ORDER BY seq
 LIMIT $3
 `
@@ -206,7 +292,9 @@ type ListUsageEventsParams struct {
 	RowLimit   int32
 }
 
-// Events after a cursor (seq), in order, for pulling.
+// Numbered events after a cursor (seq), in order, for pulling. Rows not
+// yet numbered (seq NULL) never match, so a cursor never passes an event
+// that is still to come.
 func (q *Queries) ListUsageEvents(ctx context.Context, arg ListUsageEventsParams) ([]UsageEvent, error) {
 	rows, err := q.db.Query(ctx, listUsageEvents, arg.AfterSeq, arg.CustomerID, arg.RowLimit)
 	if err != nil {
@@ -229,6 +317,8 @@ func (q *Queries) ListUsageEvents(ctx context.Context, arg ListUsageEventsParams
 			&i.Attempts,
 			&i.NextAttemptAt,
 			&i.LastError,
+			&i.InsertOrder,
+			&i.DeadLetteredAt,
 		); err != nil {
 			return nil, err
 		}
@@ -248,6 +338,22 @@ SELECT pg_advisory_xact_lock(hashtextextended('quota/' || $1::text, 0))
 // creates, until the end of the transaction.
 func (q *Queries) LockCustomerQuota(ctx context.Context, customerID string) error {
 	_, err := q.db.Exec(ctx, lockCustomerQuota, customerID)
+	return err
+}
+
+const markUsageEventDeadLettered = `-- name: MarkUsageEventDeadLettered :exec
+UPDATE usage_events SET attempts = attempts + 1, last_error = $2, dead_lettered_at = now() WHERE id = $1
+`
+
+type MarkUsageEventDeadLetteredParams struct {
+	ID        uuid.UUID
+	LastError *string
+}
+
+// The last allowed attempt failed: the event is set aside, so delivery
+// moves on to the next one.
+func (q *Queries) MarkUsageEventDeadLettered(ctx context.Context, arg MarkUsageEventDeadLetteredParams) error {
+	_, err := q.db.Exec(ctx, markUsageEventDeadLettered, arg.ID, arg.LastError)
 	return err
 }
 
@@ -272,6 +378,93 @@ type MarkUsageEventFailedParams struct {
 
 func (q *Queries) MarkUsageEventFailed(ctx context.Context, arg MarkUsageEventFailedParams) error {
 	_, err := q.db.Exec(ctx, markUsageEventFailed, arg.ID, arg.LastError, arg.NextAttemptAt)
+	return err
+}
+
+const requeueUsageEvent = `-- name: RequeueUsageEvent :one
+UPDATE usage_events SET dead_lettered_at = NULL, attempts = 0, next_attempt_at = now()
+WHERE id = $1 AND dead_lettered_at IS NOT NULL
+RETURNING id, seq, customer_id, database_id, kind, payload, occurred_at, period_start, delivered_at, attempts, next_attempt_at, last_error, insert_order, dead_lettered_at
+`
+
+// A dead letter goes back to the head of delivery (it keeps its seq) with
+// a fresh allowance of attempts.
+func (q *Queries) RequeueUsageEvent(ctx context.Context, id uuid.UUID) (UsageEvent, error) {
+	row := q.db.QueryRow(ctx, requeueUsageEvent, id)
+	var i UsageEvent
+	err := row.Scan(
+		&i.ID,
+		&i.Seq,
+		&i.CustomerID,
+		&i.DatabaseID,
+		&i.Kind,
+		&i.Payload,
+		&i.OccurredAt,
+		&i.PeriodStart,
+		&i.DeliveredAt,
+		&i.Attempts,
+		&i.NextAttemptAt,
+		&i.LastError,
+		&i.InsertOrder,
+		&i.DeadLetteredAt,
+	)
+	return i, err
+}
+
+const sequenceUsageEvents = `-- name: SequenceUsageEvents :execrows
+UPDATE usage_events u SET seq = n.seq
+FROM (SELECT id, (SELECT coalesce(max(seq), 0) FROM usage_events) + row_number() OVER (ORDER BY insert_order) AS seq
+      FROM usage_events WHERE seq IS NULL ORDER BY insert_order LIMIT $1) n
+WHERE u.id = n.id
+`
+
+// Numbers committed, unnumbered events after the highest seq, in the order
+// they were recorded. Runs under TryLockUsageSequencer, in its own
+// statement, so it sees every earlier pass's numbers: a pass commits all
+// its numbers at once, and the next pass starts after that commit, so a
+// reader that sees a seq sees every smaller one.
+func (q *Queries) SequenceUsageEvents(ctx context.Context, maxRows int32) (int64, error) {
+	result, err := q.db.Exec(ctx, sequenceUsageEvents, maxRows)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const tryLockUsageDelivery = `-- name: TryLockUsageDelivery :one
+SELECT pg_try_advisory_lock(hashtextextended('usage/delivery', 0))
+`
+
+// One delivery pass at a time across all processes (session lock, held on
+// one connection for the pass): two passes would send the same events
+// twice and out of order.
+func (q *Queries) TryLockUsageDelivery(ctx context.Context) (bool, error) {
+	row := q.db.QueryRow(ctx, tryLockUsageDelivery)
+	var pg_try_advisory_lock bool
+	err := row.Scan(&pg_try_advisory_lock)
+	return pg_try_advisory_lock, err
+}
+
+const tryLockUsageSequencer = `-- name: TryLockUsageSequencer :one
+SELECT pg_try_advisory_xact_lock(hashtextextended('usage/sequencer', 0))
+`
+
+// One sequencer at a time, until the end of its transaction. A caller that
+// does not get the lock skips sequencing: whoever holds it numbers the
+// same committed rows, and waiting would only hold a pooled connection.
+func (q *Queries) TryLockUsageSequencer(ctx context.Context) (bool, error) {
+	row := q.db.QueryRow(ctx, tryLockUsageSequencer)
+	var pg_try_advisory_xact_lock bool
+	err := row.Scan(&pg_try_advisory_xact_lock)
+	return pg_try_advisory_xact_lock, err
+}
+
+const unlockUsageDelivery = `-- name: UnlockUsageDelivery :exec
+SELECT pg_advisory_unlock(hashtextextended('usage/delivery', 0))
+`
+
+func (q *Queries) UnlockUsageDelivery(ctx context.Context) error {
+	_, err := q.db.Exec(ctx, unlockUsageDelivery)
 	return err
 }
 
