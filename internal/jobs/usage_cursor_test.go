@@ -36,6 +36,9 @@ func TestUsageCursor_ConcurrentWritersOutOfOrderCommits(t *testing.T) {
 	defer srv.Close()
 	e := testenv.Start(t, testenv.Options{Config: map[string]string{
 		"CELLAR_BILLING_URL": srv.URL, "CELLAR_BILLING_SECRET": secret, "CELLAR_BILLING_INTERVAL": "200ms",
+		// The reader polls as fast as it can; the per-key rate limit is
+		// not what this test is about.
+		"CELLAR_RATE_LIMIT": "0",
 	}})
 	ctx := context.Background()
 	pool, err := pgxpool.New(ctx, e.Services.Metadata.DSN(harness.MetadataDatabase))
