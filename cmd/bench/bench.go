@@ -198,6 +198,7 @@ func setUp(ctx context.Context) (*rig, func(), error) {
 		"CELLAR_LOG_LEVEL":           "error",
 		"CELLAR_SERVER_CAPACITY":     "100000",
 		"CELLAR_QUOTA_MAX_DATABASES": "100000",
+		"CELLAR_RATE_LIMIT":          "0", // the bench measures Cellar, not its throttle
 		"CELLAR_SNAPSHOT_DIR":        filepath.Join(dir, "snapshots"),
 	}
 	srvCtx, stopServer := context.WithCancel(context.Background())
