@@ -15,6 +15,9 @@ package harness
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -105,29 +108,61 @@ func (l *life) replace(ctx context.Context, start func(ctx context.Context) (*pr
 	return nil
 }
 
-// reapGroup kills what is left of a dead server's process group. When a
-// PostgreSQL postmaster is killed, its backends live on for a moment and
-// keep the shared memory segment attached, and a new postmaster refuses to
-// start while they do. The dead leader's pid cannot have been handed to
-// another process group: the kernel keeps an id in use while any process
-// still belongs to the group named by it.
+// reapGroup kills what is left of a dead server's process group (children
+// a server did not move to a group of their own). The dead leader's pid
+// cannot have been handed to another process group: the kernel keeps an id
+// in use while any process still belongs to the group named by it.
 func reapGroup(pgid int) {
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
-	deadline := time.Now().Add(5 * time.Second)
+}
+
+// killStragglers kills the processes still working in dataDir: the
+// backends and auxiliary processes of a PostgreSQL postmaster that was
+// killed. They make themselves session leaders (so the postmaster's group
+// does not reach them), live on until they notice the death, and keep the
+// shared memory segment attached meanwhile, so a new postmaster would
+// refuse to start. Every PostgreSQL process runs with the data directory
+// as its working directory, which is how they are found.
+func killStragglers(dataDir string) {
+	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		// Members that are zombies (not reaped yet by init) still count;
-		// they hold no shared memory, so the wait is bounded, not strict.
-		if err := syscall.Kill(-pgid, 0); errors.Is(err, syscall.ESRCH) {
+		pids := processesIn(dataDir)
+		if len(pids) == 0 {
 			return
 		}
-		time.Sleep(50 * time.Millisecond)
+		for _, pid := range pids {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// processesIn lists the processes whose working directory is dir. Zombies
+// have none, and hold no resources either.
+func processesIn(dir string) []int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	self := os.Getpid()
+	var out []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == self {
+			continue
+		}
+		if cwd, err := os.Readlink(filepath.Join("/proc", e.Name(), "cwd")); err == nil && cwd == dir {
+			out = append(out, pid)
+		}
+	}
+	return out
 }
 
 // Restart starts the server again on the same port with the same data and
 // password, after its process exited.
 func (p *Postgres) Restart(ctx context.Context) error {
 	return p.life.replace(ctx, func(ctx context.Context) (*process, error) {
+		killStragglers(p.DataDir)
 		o := p.opts
 		o.Port, o.Password = p.Port, p.Password
 		n, err := StartPostgres(ctx, o)
