@@ -100,7 +100,10 @@ func startEmbedded(t *testing.T) *embeddedCellar {
 		}
 	}
 	cmd.Env = append(cmd.Env, "CELLAR_DATA_DIR="+dir, "CELLAR_LISTEN_ADDR="+c.addr, "CELLAR_BOOTSTRAP_API_KEY="+c.key,
-		"CELLAR_VAULT_BIN="+vaultBin, "CELLAR_RECONCILE_INTERVAL=2s", "CELLAR_LOG_LEVEL=info")
+		"CELLAR_VAULT_BIN="+vaultBin, "CELLAR_RECONCILE_INTERVAL=2s", "CELLAR_LOG_LEVEL=info",
+		// Creates cut short by an outage count until the reconciler rolls
+		// them back.
+		"CELLAR_QUOTA_MAX_DATABASES=1000")
 	logFile, err := os.Create(c.log)
 	if err != nil {
 		t.Fatal(err)
@@ -150,7 +153,7 @@ func (c *embeddedCellar) state(t *testing.T) harnessState {
 type dependency struct {
 	process string // the supervisor's name for it
 	names   string // what a 503 must say
-	engine  string // the engine whose calls it affects; "" for all
+	check   string // its /readyz check
 	pid     func(t *testing.T, c *embeddedCellar) int
 	port    func(st harnessState) int
 }
@@ -360,6 +363,8 @@ func (w *workload) mixed(tag string, stop <-chan struct{}) []call {
 				mu.Lock()
 				all = append(all, calls...)
 				mu.Unlock()
+				// Calls that fail fast would otherwise spin.
+				time.Sleep(50 * time.Millisecond)
 			}
 		})
 	}
@@ -381,13 +386,13 @@ func TestOutage_KillEachDependency_503ThenSelfHeals(t *testing.T) {
 	w := newWorkload(t, c)
 
 	deps := []dependency{
-		{process: "vault", names: "the secret store (Vault) is unavailable",
+		{process: "vault", names: "the secret store (Vault) is unavailable", check: "vault",
 			pid: vaultPid, port: func(st harnessState) int { return st.Vault.Port }},
-		{process: "managed-postgresql", names: "the PostgreSQL server pg-1 is unavailable", engine: "postgresql",
+		{process: "managed-postgresql", names: "the PostgreSQL server pg-1 is unavailable", check: "server:pg-1",
 			pid: pidFile("managed-pg/postmaster.pid"), port: func(st harnessState) int { return st.ManagedPG.Port }},
-		{process: "mariadb", names: "the MariaDB server mariadb-1 is unavailable", engine: "mariadb",
+		{process: "mariadb", names: "the MariaDB server mariadb-1 is unavailable", check: "server:mariadb-1",
 			pid: pidFile("mariadb/mysqld.pid"), port: func(st harnessState) int { return st.MariaDB.Port }},
-		{process: "metadata-postgresql", names: "the metadata database is unavailable",
+		{process: "metadata-postgresql", names: "the metadata database is unavailable", check: "metadata",
 			pid: pidFile("metadata-pg/postmaster.pid"), port: func(st harnessState) int { return st.MetadataPG.Port }},
 	}
 
@@ -414,7 +419,9 @@ func TestOutage_KillEachDependency_503ThenSelfHeals(t *testing.T) {
 				t.Fatalf("kill %s (pid %d): %v", d.process, pid, err)
 			}
 			release := holdPort(t, d.port(st))
-			time.Sleep(outageHold)
+			time.Sleep(outageHold / 2)
+			checkNotReady(t, c, d)
+			time.Sleep(time.Until(killed.Add(outageHold)))
 			release()
 			close(stop)
 			during := <-res
@@ -473,7 +480,57 @@ func TestOutage_KillEachDependency_503ThenSelfHeals(t *testing.T) {
 	// interrupted; then metadata, servers and Vault agree.
 	st := c.state(t)
 	waitNoPending(t, st)
+	checkSettledAfterOutages(t, st)
 	checkNoOrphans(t, w, st)
+}
+
+// checkSettledAfterOutages looks for operations that failed during an
+// outage (a recorded failed attempt) and were finished afterwards: the
+// reconciler's work, since their requests had answered 503.
+func checkSettledAfterOutages(t *testing.T, st harnessState) {
+	t.Helper()
+	rows, err := metadataConn(t, st).Query(context.Background(), `SELECT kind, state, count(*) FROM operations
+		WHERE attempts > 0 AND state <> 'pending' GROUP BY kind, state ORDER BY kind, state`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	total := 0
+	for rows.Next() {
+		var kind, state string
+		var n int
+		if err := rows.Scan(&kind, &state, &n); err != nil {
+			t.Fatal(err)
+		}
+		total += n
+		t.Logf("settled after an outage: %d %s operations, now %s", n, kind, state)
+	}
+	if total == 0 {
+		t.Error("no operation interrupted by an outage was settled afterwards; the outages did not cut any change short")
+	}
+}
+
+// checkNotReady: during the outage /readyz answers 503 and says which
+// dependency is down and that its process is restarting.
+func checkNotReady(t *testing.T, c *embeddedCellar, d dependency) {
+	t.Helper()
+	resp, err := http.Get("http://" + c.addr + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Detail string            `json:"detail"`
+		Checks map[string]string `json:"checks"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("/readyz during the outage: %d %q %v", resp.StatusCode, body.Detail, body.Checks)
+	if resp.StatusCode != http.StatusServiceUnavailable || body.Checks[d.check] != "unavailable" ||
+		body.Checks["process:"+d.process] != "restarting" || !strings.Contains(body.Detail, d.check) {
+		t.Errorf("/readyz does not say %s is down and %s restarting", d.check, d.process)
+	}
 }
 
 func expectAllOK(t *testing.T, when string, calls []call) {
