@@ -111,6 +111,10 @@ func (s *Store) Lock(ctx context.Context, resource string) (*Lock, error) {
 		// A cancelled wait may leave the session in doubt; do not reuse it.
 		conn.Conn().Close(context.Background())
 		conn.Release()
+		if ctx.Err() != nil {
+			// The caller gave up waiting: contention, not an outage.
+			return nil, fmt.Errorf("wait for lock on %s: %w", resource, err)
+		}
 		return nil, fmt.Errorf("wait for lock on %s: %w", resource, fault(err))
 	}
 	return &Lock{conn: conn, key: key, Queries: queriesOn(conn)}, nil
