@@ -213,6 +213,31 @@ func TestOutage_KillEachDependency_503ThenSelfHeals(t *testing.T) {
 		}
 	}
 
+	// A bare kill -9, nobody holding the port: each process is back at
+	// once and the workload goes on.
+	t.Run("bare kills", func(t *testing.T) {
+		for _, d := range deps {
+			before := restartsMetric(t, c, d.process)
+			killed := time.Now()
+			if err := syscall.Kill(d.pid(t, c), syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			for restartsMetric(t, c, d.process) <= before {
+				if time.Since(killed) > 2*time.Minute {
+					t.Fatalf("%s not restarted", d.process)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if err := testenv.WaitReady(c.addr, c.exited, 2*time.Minute); err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%s: restarted and ready %s after a bare kill", d.process, time.Since(killed).Round(time.Millisecond))
+			for _, engine := range []string{"postgresql", "mariadb"} {
+				expectAllOK(t, "after a bare kill of "+d.process, w.round("k", engine))
+			}
+		}
+	})
+
 	// The reconciler (every 2 s in this server) settles what the outages
 	// interrupted; then metadata, servers and Vault agree.
 	st := c.state(t)
