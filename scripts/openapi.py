@@ -190,7 +190,8 @@ doc={
      "responses":dict({"200":js(ref("SuccessResponse")),"404":prob("No such key"),"409":prob("Already revoked")},**std_err)})
   },
   "/healthz":{"get":{"operationId":"healthz","summary":"Liveness","security":[],"responses":{"200":js({"type":"object","required":["status"],"properties":{"status":{"type":"string"}}})}}},
-  "/readyz":{"get":{"operationId":"readyz","summary":"Readiness: metadata database, Vault and every managed server","security":[],
+  "/readyz":{"get":{"operationId":"readyz","summary":"Readiness: metadata database, Vault, every managed server and, with embedded servers, each supervised process","security":[],
+     "description":"Each check (metadata, vault, server:<name>, process:<name>) is ok, unavailable, or for a supervised process restarting or failed. The 503 problem's detail names what is down.",
      "responses":{"200":js(ref("Readiness")),"503":{"description":"A dependency is unavailable","content":{"application/problem+json":{"schema":{"allOf":[ref("Problem"),{"type":"object","required":["checks"],"properties":{"checks":{"type":"object","additionalProperties":{"type":"string"}}}}]}}}}}}},
   "/v1/openapi.json":{"get":{"operationId":"openapi","summary":"This document","security":[],"responses":{"200":js({"type":"object"})}}},
   "/metrics":{"get":{"operationId":"metrics","summary":"Prometheus metrics","security":[],"responses":{"200":{"description":"Prometheus text format","content":{"text/plain":{"schema":{"type":"string"}}}}}}}

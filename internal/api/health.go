@@ -3,6 +3,7 @@ package api
 import (
 	_ "embed"
 	"net/http"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -33,11 +34,17 @@ type readiness struct {
 // shape, as a problem, so a load balancer and a human both get an answer.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	out := readiness{Status: "ok", Checks: map[string]string{}}
+	var down []string
 	for _, c := range s.svc.Readiness(r.Context()) {
 		if c.Err != nil {
+			state := c.State
+			if state == "" {
+				state = "unavailable"
+			}
 			out.Status = "unavailable"
-			out.Checks[c.Name] = "unavailable"
-			s.log.WarnContext(r.Context(), "readiness check failed", "check", c.Name, "err", c.Err)
+			out.Checks[c.Name] = state
+			down = append(down, c.Name+" ("+state+")")
+			s.log.WarnContext(r.Context(), "readiness check failed", "check", c.Name, "state", state, "err", c.Err)
 			continue
 		}
 		out.Checks[c.Name] = "ok"
@@ -49,7 +56,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 			Checks map[string]string `json:"checks"`
 		}{problem{
 			Type: problemTypeBase + "not-ready", Title: "Not ready", Status: http.StatusServiceUnavailable,
-			Detail: "a dependency is unavailable", Instance: r.URL.Path, RequestID: requestIDFrom(r.Context()),
+			Detail: "not ready: " + strings.Join(down, ", "), Instance: r.URL.Path, RequestID: requestIDFrom(r.Context()),
 		}, out.Checks})
 		return
 	}

@@ -29,6 +29,7 @@ import (
 	"github.com/cellar/cellar/internal/service"
 	"github.com/cellar/cellar/internal/snapstore"
 	"github.com/cellar/cellar/internal/store"
+	"github.com/cellar/cellar/internal/supervise"
 )
 
 const usage = `Usage: cellar [command]
@@ -99,9 +100,17 @@ type environment struct {
 	svc      *service.Service
 	registry *prometheus.Registry
 	services *harness.Services // embedded mode only
+	// supervisor restarts the embedded servers when they die (serve in
+	// embedded mode only).
+	supervisor *supervise.Supervisor
 }
 
 func (e *environment) close() {
+	// The supervisor lets go first, so that stopping the servers below is
+	// not taken for a crash and undone.
+	if e.supervisor != nil {
+		e.supervisor.Close()
+	}
 	if e.svc != nil {
 		e.svc.Close()
 	}
@@ -196,6 +205,9 @@ func start(ctx context.Context, cfg config.Config, log *slog.Logger, serving boo
 		Billing:            bill,
 		PerDatabaseMetrics: cfg.MetricsPerDatabase,
 	})
+	if env.supervisor != nil {
+		env.svc.SetSupervisor(env.supervisor.Status)
+	}
 	for _, s := range cfg.Servers {
 		srv, err := env.svc.RegisterServer(ctx, service.ServerSpec{
 			Name: s.Name, Engine: cellar.Engine(s.Engine), AdminDSN: s.AdminDSN,
@@ -226,6 +238,9 @@ func startEmbedded(ctx context.Context, cfg *config.Config, env *environment, lo
 			return fmt.Errorf("embedded servers: %w", err)
 		}
 		env.services = svcs
+		if env.supervisor, err = superviseEmbedded(svcs, env.registry, log); err != nil {
+			return err
+		}
 		log.Info("embedded servers ready", "ms", time.Since(started).Milliseconds(),
 			"metadata_port", svcs.Metadata.Port, "postgresql_port", svcs.PG.Port, "mariadb_port", svcs.MariaDB.Port, "vault", svcs.Vault.Addr)
 	}

@@ -73,7 +73,8 @@ type MariaDB struct {
 	Socket   string
 	Version  string // e.g. "10.11.19", without the distribution suffix
 
-	proc *process
+	opts MariaDBOptions // how it was started, for Restart
+	life
 }
 
 // DSN returns a go-sql-driver/mysql DSN that connects to database as the
@@ -96,7 +97,7 @@ func (m *MariaDB) Stop(ctx context.Context) error {
 	if m == nil {
 		return nil
 	}
-	return m.proc.stop(ctx)
+	return m.life.stop(ctx)
 }
 
 var mariaDBUserRE = regexp.MustCompile(`^[A-Za-z0-9_]{1,80}$`)
@@ -198,7 +199,8 @@ func StartMariaDB(ctx context.Context, o MariaDBOptions) (*MariaDB, error) {
 	if err != nil {
 		return nil, err
 	}
-	m.proc = proc
+	m.life.proc = proc
+	m.opts = o
 	if err := setupMariaDB(ctx, m); err != nil {
 		proc.kill()
 		return nil, proc.failure("%v", err)

@@ -88,7 +88,8 @@ type Postgres struct {
 	Version  string // server version as reported by the server, e.g. "15.14"
 
 	name string
-	proc *process
+	opts PostgresOptions // how it was started, for Restart
+	life
 }
 
 // DSN returns a pgx/libpq URL that connects to database as the superuser
@@ -111,7 +112,7 @@ func (p *Postgres) Stop(ctx context.Context) error {
 	if p == nil {
 		return nil
 	}
-	return p.proc.stop(ctx)
+	return p.life.stop(ctx)
 }
 
 // StartPostgres initialises the cluster in o.DataDir if needed, starts it
@@ -184,6 +185,7 @@ func StartPostgres(ctx context.Context, o PostgresOptions) (*Postgres, error) {
 		User:     pgSuperuser,
 		Password: o.Password,
 		name:     o.Name,
+		opts:     o,
 	}
 	proc, err := withPortRetry(o.Name, o.Port, func(port int) (*process, error) {
 		pg.Port = port
@@ -192,7 +194,7 @@ func StartPostgres(ctx context.Context, o PostgresOptions) (*Postgres, error) {
 	if err != nil {
 		return nil, err
 	}
-	pg.proc = proc
+	pg.life.proc = proc
 	if err := setupPostgres(ctx, o, pg); err != nil {
 		proc.kill()
 		return nil, err

@@ -57,8 +57,10 @@ type Vault struct {
 	Addr  string // "http://127.0.0.1:PORT"
 	Token string // root token
 
-	port int
-	proc *process
+	port      int
+	unsealKey string       // durable server only, for Restart
+	opts      VaultOptions // how it was started, for Restart
+	life
 }
 
 // Stop shuts the server down with SIGINT and waits up to about ten seconds,
@@ -67,7 +69,7 @@ func (v *Vault) Stop(ctx context.Context) error {
 	if v == nil {
 		return nil
 	}
-	return v.proc.stop(ctx)
+	return v.life.stop(ctx)
 }
 
 // StartVault starts the server, initialises and unseals it as needed,
@@ -111,7 +113,8 @@ func StartVault(ctx context.Context, o VaultOptions) (*Vault, error) {
 	if err != nil {
 		return nil, err
 	}
-	v.proc = proc
+	v.life.proc = proc
+	v.opts = o
 	logger.Info("vault ready", "port", v.port, "durable", o.Durable,
 		"elapsed", time.Since(began).Round(time.Millisecond))
 	return v, nil
@@ -212,6 +215,7 @@ func bringUpVault(ctx context.Context, o VaultOptions, v *Vault, proc *process) 
 			return fmt.Errorf("vault: %s holds an initialised server but its unseal key or root token is unknown; "+
 				"remove that directory to start over without its secrets", o.Dir)
 		}
+		v.unsealKey = unsealKey
 		if ss.Sealed || !ss.Initialized {
 			res, err := client.Sys().UnsealWithContext(ctx, unsealKey)
 			if err != nil {

@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	vault "github.com/hashicorp/vault/api"
+
+	"github.com/cellar/cellar/internal/depfault"
 )
 
 // ErrNotFound is returned when a secret path holds no live version.
@@ -118,11 +120,25 @@ func (v *Vault) Ping(ctx context.Context) error {
 }
 
 // redact keeps Vault's error classification but drops response bodies,
-// which could echo request data.
+// which could echo request data. It is the one place where Vault's errors
+// are classified: an outage (no connection, a timeout, or Vault answering
+// that it is sealed, a standby or behind a failing gateway) becomes an
+// unavailable error that names the secret store.
 func redact(err error) error {
 	var re *vault.ResponseError
 	if errors.As(err, &re) {
-		return fmt.Errorf("vault answered %d %s", re.StatusCode, strings.Join(re.Errors, "; "))
+		clean := fmt.Errorf("vault answered %d %s", re.StatusCode, strings.Join(re.Errors, "; "))
+		switch re.StatusCode {
+		case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+			return depfault.Unavailable(Dependency, clean)
+		}
+		return clean
+	}
+	if depfault.Network(err) {
+		return depfault.Unavailable(Dependency, err)
 	}
 	return err
 }
+
+// Dependency names Vault in errors shown to clients.
+const Dependency = "the secret store (Vault)"

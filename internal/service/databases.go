@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/cellar/cellar/internal/cellar"
+	"github.com/cellar/cellar/internal/depfault"
 	"github.com/cellar/cellar/internal/store"
 )
 
@@ -313,6 +314,10 @@ func (s *Service) DeleteDatabase(ctx context.Context, c Caller, req DeleteDataba
 	s.metrics.observe(string(engine), opDelete, start, err)
 	if err != nil {
 		s.log.ErrorContext(ctx, "delete failed; the reconciler will retry", "db", db.Name, "err", err)
+		if dep, ok := depfault.Is(err); ok {
+			return &cellar.Error{Code: cellar.CodeUnavailable, RetryAfter: dep.RetryAfter, Err: err,
+				Message: dep.Message + "; the deletion is recorded and will be finished automatically"}
+		}
 		return cellar.Errorf(cellar.CodeUnavailable, "the database could not be deleted right now; the deletion will be retried automatically")
 	}
 	s.log.InfoContext(ctx, "database deleted", "db", db.Name, "engine", engine, "ms", time.Since(start).Milliseconds())

@@ -71,12 +71,16 @@ func (s *Service) serverVersion(ctx context.Context, srv store.Server) (string, 
 // Check is the result of one readiness probe.
 type Check struct {
 	Name string
-	Err  error
+	// State is what the probe reports when Err is set: "unavailable" if
+	// empty, else e.g. "restarting" or "failed" for a supervised process.
+	State string
+	Err   error
 }
 
 // Readiness probes the metadata database, Vault and every enabled server.
 func (s *Service) Readiness(ctx context.Context) []Check {
 	checks := []Check{{Name: "metadata", Err: s.store.Pool.Ping(ctx)}, {Name: "vault", Err: s.vault.Ping(ctx)}}
+	checks = append(checks, s.processChecks()...)
 	servers, err := s.store.ListServers(ctx)
 	if err != nil {
 		return checks

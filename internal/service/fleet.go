@@ -105,10 +105,11 @@ func (f *Fleet) driver(ctx context.Context, srv store.Server) (provision.Driver,
 	}
 	d, err := provision.Open(ctx, srv.Engine, dsn)
 	if err != nil {
-		return nil, fmt.Errorf("connect to server %s: %w", srv.Name, err)
+		return nil, fmt.Errorf("connect to server %s: %w", srv.Name, serverFault(srv, err))
 	}
-	f.drivers[srv.ID] = d
-	return d, nil
+	g := guardedDriver{d: d, srv: srv}
+	f.drivers[srv.ID] = g
+	return g, nil
 }
 
 // adminConn is how the engines' dump and restore tools reach a server as

@@ -18,6 +18,7 @@ import (
 	"github.com/cellar/cellar/internal/secrets"
 	"github.com/cellar/cellar/internal/snapstore"
 	"github.com/cellar/cellar/internal/store"
+	"github.com/cellar/cellar/internal/supervise"
 )
 
 // Caller is who asks for a change and from where, for authorization and the
@@ -49,6 +50,9 @@ type Service struct {
 	prices                 Prices
 	billing                *billing.Client
 	perDatabaseMetrics     bool
+	// supervised reports the processes a supervisor keeps alive (nil
+	// when none, i.e. outside embedded mode).
+	supervised func() []supervise.Status
 }
 
 // AccessConfig says how network access rules are enforced.

@@ -40,7 +40,7 @@ func Open(ctx context.Context, dsn string, maxConns int32) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("connect to metadata database: %w", err)
 	}
-	return &Store{Queries: New(pool), Pool: pool}, nil
+	return &Store{Queries: queriesOn(pool), Pool: pool}, nil
 }
 
 // Close closes the pool.
@@ -68,14 +68,14 @@ func (s *Store) Migrate(ctx context.Context) ([]*goose.MigrationResult, error) {
 
 // InTx runs fn in a transaction on the pool, committing if fn returns nil.
 func (s *Store) InTx(ctx context.Context, fn func(q *Queries) error) error {
-	return pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error { return fn(New(tx)) })
+	return fault(pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error { return fn(queriesOn(tx)) }))
 }
 
 // InPgxTx runs fn in a transaction on the pool and also hands it the raw
 // transaction, for libraries that take part in it (River's transactional
 // job inserts).
 func (s *Store) InPgxTx(ctx context.Context, fn func(tx pgx.Tx, q *Queries) error) error {
-	return pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error { return fn(tx, New(tx)) })
+	return fault(pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error { return fn(tx, queriesOn(tx)) }))
 }
 
 // IsNotFound reports whether err means a query matched no row.
@@ -104,41 +104,45 @@ func LockKey(resource string) int64 {
 func (s *Store) Lock(ctx context.Context, resource string) (*Lock, error) {
 	conn, err := s.Pool.Acquire(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("acquire connection for lock: %w", err)
+		return nil, fmt.Errorf("acquire connection for lock: %w", fault(err))
 	}
 	key := LockKey(resource)
 	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", key); err != nil {
 		// A cancelled wait may leave the session in doubt; do not reuse it.
 		conn.Conn().Close(context.Background())
 		conn.Release()
-		return nil, fmt.Errorf("wait for lock on %s: %w", resource, err)
+		if ctx.Err() != nil {
+			// The caller gave up waiting: contention, not an outage.
+			return nil, fmt.Errorf("wait for lock on %s: %w", resource, err)
+		}
+		return nil, fmt.Errorf("wait for lock on %s: %w", resource, fault(err))
 	}
-	return &Lock{conn: conn, key: key, Queries: New(conn)}, nil
+	return &Lock{conn: conn, key: key, Queries: queriesOn(conn)}, nil
 }
 
 // TryLock takes the advisory lock on resource if it is free.
 func (s *Store) TryLock(ctx context.Context, resource string) (*Lock, bool, error) {
 	conn, err := s.Pool.Acquire(ctx)
 	if err != nil {
-		return nil, false, fmt.Errorf("acquire connection for lock: %w", err)
+		return nil, false, fmt.Errorf("acquire connection for lock: %w", fault(err))
 	}
 	key := LockKey(resource)
 	var ok bool
 	if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", key).Scan(&ok); err != nil {
 		conn.Conn().Close(context.Background())
 		conn.Release()
-		return nil, false, fmt.Errorf("try lock on %s: %w", resource, err)
+		return nil, false, fmt.Errorf("try lock on %s: %w", resource, fault(err))
 	}
 	if !ok {
 		conn.Release()
 		return nil, false, nil
 	}
-	return &Lock{conn: conn, key: key, Queries: New(conn)}, true, nil
+	return &Lock{conn: conn, key: key, Queries: queriesOn(conn)}, true, nil
 }
 
 // InTx runs fn in a transaction on the lock's connection.
 func (l *Lock) InTx(ctx context.Context, fn func(q *Queries) error) error {
-	return pgx.BeginFunc(ctx, l.conn, func(tx pgx.Tx) error { return fn(New(tx)) })
+	return fault(pgx.BeginFunc(ctx, l.conn, func(tx pgx.Tx) error { return fn(queriesOn(tx)) }))
 }
 
 // Release gives the lock back. It must run even when the request's context

@@ -1,0 +1,137 @@
+package service
+
+// fleet_fault.go: the one place where errors of managed servers are
+// classified. The fleet hands out every driver wrapped in guardedDriver, so
+// an outage of a managed server (refused or broken connections, timeouts,
+// a server shutting down or recovering) answers 503 naming the server
+// instead of 500, whichever operation met it.
+
+import (
+	"context"
+
+	"github.com/cellar/cellar/internal/cellar"
+	"github.com/cellar/cellar/internal/depfault"
+	"github.com/cellar/cellar/internal/provision"
+	"github.com/cellar/cellar/internal/store"
+)
+
+// serverDependency names a managed server in errors shown to clients.
+func serverDependency(srv store.Server) string {
+	return "the " + cellar.Engine(srv.Engine).DisplayName() + " server " + srv.Name
+}
+
+// serverFault turns an outage of srv into an unavailable error naming it;
+// other errors pass unchanged.
+func serverFault(srv store.Server, err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := depfault.Is(err); ok {
+		return err
+	}
+	var outage bool
+	switch cellar.Engine(srv.Engine) {
+	case cellar.PostgreSQL:
+		outage = depfault.Postgres(err)
+	case cellar.MariaDB:
+		outage = depfault.MySQL(err)
+	}
+	if outage {
+		return depfault.Unavailable(serverDependency(srv), err)
+	}
+	return err
+}
+
+// guardedDriver classifies the errors of every method of a driver.
+type guardedDriver struct {
+	d   provision.Driver
+	srv store.Server
+}
+
+var _ provision.Driver = guardedDriver{}
+
+func (g guardedDriver) f(err error) error { return serverFault(g.srv, err) }
+
+func (g guardedDriver) Engine() string { return g.d.Engine() }
+func (g guardedDriver) Close()         { g.d.Close() }
+
+func (g guardedDriver) Ping(ctx context.Context) error { return g.f(g.d.Ping(ctx)) }
+
+func (g guardedDriver) ServerVersion(ctx context.Context) (string, error) {
+	v, err := g.d.ServerVersion(ctx)
+	return v, g.f(err)
+}
+
+func (g guardedDriver) EnsureUser(ctx context.Context, username, password string) error {
+	return g.f(g.d.EnsureUser(ctx, username, password))
+}
+
+func (g guardedDriver) EnsureDatabase(ctx context.Context, name, owner string) error {
+	return g.f(g.d.EnsureDatabase(ctx, name, owner))
+}
+
+func (g guardedDriver) DropDatabase(ctx context.Context, name string) error {
+	return g.f(g.d.DropDatabase(ctx, name))
+}
+
+func (g guardedDriver) DropUser(ctx context.Context, username string) error {
+	return g.f(g.d.DropUser(ctx, username))
+}
+
+func (g guardedDriver) DatabaseExists(ctx context.Context, name string) (bool, error) {
+	ok, err := g.d.DatabaseExists(ctx, name)
+	return ok, g.f(err)
+}
+
+func (g guardedDriver) UserExists(ctx context.Context, username string) (bool, error) {
+	ok, err := g.d.UserExists(ctx, username)
+	return ok, g.f(err)
+}
+
+func (g guardedDriver) ListDatabases(ctx context.Context, prefix string) ([]string, error) {
+	out, err := g.d.ListDatabases(ctx, prefix)
+	return out, g.f(err)
+}
+
+func (g guardedDriver) ListUsers(ctx context.Context, prefix string) ([]string, error) {
+	out, err := g.d.ListUsers(ctx, prefix)
+	return out, g.f(err)
+}
+
+func (g guardedDriver) SetConnectionLimit(ctx context.Context, database, owner string, limit int) error {
+	return g.f(g.d.SetConnectionLimit(ctx, database, owner, limit))
+}
+
+func (g guardedDriver) UserSessions(ctx context.Context, username string) ([]int64, error) {
+	out, err := g.d.UserSessions(ctx, username)
+	return out, g.f(err)
+}
+
+func (g guardedDriver) EndSessions(ctx context.Context, username string, ids []int64) (int, error) {
+	n, err := g.d.EndSessions(ctx, username, ids)
+	return n, g.f(err)
+}
+
+func (g guardedDriver) EndDatabaseSessions(ctx context.Context, database, owner string) (int, error) {
+	n, err := g.d.EndDatabaseSessions(ctx, database, owner)
+	return n, g.f(err)
+}
+
+func (g guardedDriver) DatabaseInfo(ctx context.Context, database, owner string) (provision.DatabaseInfo, error) {
+	info, err := g.d.DatabaseInfo(ctx, database, owner)
+	return info, g.f(err)
+}
+
+func (g guardedDriver) ApplyAccess(ctx context.Context, p provision.AccessPolicy, only []string) ([]string, error) {
+	out, err := g.d.ApplyAccess(ctx, p, only)
+	return out, g.f(err)
+}
+
+func (g guardedDriver) SwapDatabase(ctx context.Context, live, replacement, retired, owner string) error {
+	return g.f(g.d.SwapDatabase(ctx, live, replacement, retired, owner))
+}
+
+func (g guardedDriver) Sample(ctx context.Context, prefix string) (provision.ServerSample, error) {
+	s, err := g.d.Sample(ctx, prefix)
+	return s, g.f(err)
+}
