@@ -131,7 +131,7 @@ func start(ctx context.Context, cfg config.Config, log *slog.Logger, serving boo
 		}
 	}
 
-	env.store, err = store.Open(ctx, cfg.MetadataDSN, 40)
+	env.store, err = store.OpenPools(ctx, cfg.MetadataDSN, int32(cfg.MetadataConns), int32(cfg.MetadataLockConns))
 	if err != nil {
 		return nil, err
 	}
@@ -190,9 +190,10 @@ func start(ctx context.Context, cfg config.Config, log *slog.Logger, serving boo
 		Snapshots:              snaps,
 		Quota: service.QuotaDefaults{MaxDatabases: cfg.QuotaMaxDatabases, MaxStorageGB: cfg.QuotaMaxStorageGB,
 			MaxPerEngine: map[cellar.Engine]int{cellar.PostgreSQL: cfg.QuotaMaxPostgreSQL, cellar.MariaDB: cfg.QuotaMaxMariaDB}},
-		Prices:             prices,
-		Billing:            bill,
-		PerDatabaseMetrics: cfg.MetricsPerDatabase,
+		Prices:               prices,
+		Billing:              bill,
+		PerDatabaseMetrics:   cfg.MetricsPerDatabase,
+		MaxConcurrentChanges: cfg.MaxConcurrentChanges,
 	})
 	for _, s := range cfg.Servers {
 		srv, err := env.svc.RegisterServer(ctx, service.ServerSpec{
