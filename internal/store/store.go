@@ -104,4 +104,3 @@ func (s *Store) InPgxTx(ctx context.Context, fn func(tx pgx.Tx, q *Queries) erro
 
 // IsNotFound reports whether err means a query matched no row.
 func IsNotFound(err error) bool { return errors.Is(err, pgx.ErrNoRows) }
-
