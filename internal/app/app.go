@@ -164,6 +164,7 @@ func start(ctx context.Context, cfg config.Config, log *slog.Logger, serving boo
 		log.Warn("failpoints are set; this process will crash on purpose", "failpoints", cfg.Failpoints)
 	}
 	env.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	registerPoolMetrics(env.registry, env.store)
 	fw, err := firewall.New(cfg.Firewall, cfg.FirewallCommand)
 	if err != nil {
 		return nil, fmt.Errorf("CELLAR_FIREWALL: %w", err)
