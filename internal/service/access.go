@@ -260,6 +260,11 @@ func (s *Service) finishAccess(ctx context.Context, lk *store.Lock, srv store.Se
 		s.log.ErrorContext(ctx, "apply access rules; the reconciler will retry", "db", db.Name, "err", err)
 		return cellar.Errorf(cellar.CodeUnavailable, "the rule is recorded but could not be applied yet; it will be applied automatically")
 	}
+	// A new source is a new MariaDB account: it copied the limit of an
+	// existing one, which is re-applied here in case that one had drifted.
+	if drv, err := s.fleet.driver(ctx, srv); err != nil || s.enforceLimit(ctx, drv, db) != nil {
+		s.log.WarnContext(ctx, "re-applying the connection limit after an access change; the reconciler will", "db", db.Name)
+	}
 	return succeed(ctx, lk, op, db, event, remoteAddr, details)
 }
 
