@@ -28,7 +28,9 @@ type limitDB struct {
 	Port     int     `json:"port"`
 }
 
-func (d limitDB) path(suffix string) string { return "/v1/databases/" + d.Engine + "/" + d.Name + suffix }
+func (d limitDB) path(suffix string) string {
+	return "/v1/databases/" + d.Engine + "/" + d.Name + suffix
+}
 
 // login opens one session as the tenant with a real client of the engine.
 func (d limitDB) login(ctx context.Context) (closer func(), exec func(string) error, err error) {
