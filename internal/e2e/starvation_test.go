@@ -84,16 +84,28 @@ func TestMetadataPool_OneCustomersSlowChangesLeaveOthersReadsServed(t *testing.T
 		}
 	}()
 
+	// B's reads before the load, for comparison.
+	paths := []string{"/v1/databases/mariadb", bdb.path("/info")}
+	idle := map[string][]time.Duration{}
+	for i := 0; i < 100; i++ {
+		p := paths[i%2]
+		resp, d, err := send(b.Key, "GET", p, nil)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("B's read %s before the load: %v %v", p, err, resp)
+		}
+		idle[p] = append(idle[p], d)
+	}
+
 	// B reads for as long as A's load runs.
 	var readsMu sync.Mutex
 	var latencies []time.Duration
+	loaded := map[string][]time.Duration{}
 	var readFailures atomic.Int64
 	var readers sync.WaitGroup
 	for r := 0; r < 4; r++ {
 		readers.Add(1)
 		go func(r int) {
 			defer readers.Done()
-			paths := []string{"/v1/databases/mariadb", bdb.path("/info")}
 			for i := 0; ; i++ {
 				select {
 				case <-done:
@@ -108,6 +120,7 @@ func TestMetadataPool_OneCustomersSlowChangesLeaveOthersReadsServed(t *testing.T
 				}
 				readsMu.Lock()
 				latencies = append(latencies, d)
+				loaded[paths[(i+r)%2]] = append(loaded[paths[(i+r)%2]], d)
 				readsMu.Unlock()
 			}
 		}(r)
@@ -175,15 +188,11 @@ func TestMetadataPool_OneCustomersSlowChangesLeaveOthersReadsServed(t *testing.T
 		t.Logf("the contract check of a 429 did not meet a full bound (status %d)", r.Status)
 	}
 
-	slices.Sort(latencies)
-	pct := func(p float64) time.Duration {
-		if len(latencies) == 0 {
-			return 0
-		}
-		return latencies[min(len(latencies)-1, int(p*float64(len(latencies))))]
-	}
 	t.Logf("A: %d slow creates done in %s, %d refusals (429) retried", changes, loadTime.Round(time.Millisecond), refused.Load())
-	t.Logf("B: %d reads, p50 %s, p99 %s, max %s", len(latencies), pct(0.50), pct(0.99), pct(1))
+	t.Logf("B, all reads under load: %s", percentiles(latencies))
+	for _, p := range paths {
+		t.Logf("B, GET %s: idle %s; under load %s", p, percentiles(idle[p]), percentiles(loaded[p]))
+	}
 	t.Logf("request pool: peak %v of %v connections in use; lock pool: peak %v in use", peakReq, maxReq, peakLocks)
 
 	if readFailures.Load() > 0 {
@@ -206,4 +215,15 @@ func TestMetadataPool_OneCustomersSlowChangesLeaveOthersReadsServed(t *testing.T
 	}
 	a.Expect(t, http.StatusOK, "GET", "/v1/databases/mariadb", nil).Decode(t, &list)
 	t.Logf("A has %d databases", len(list.Databases))
+}
+
+// percentiles summarises latencies as count, p50, p99 and max.
+func percentiles(l []time.Duration) string {
+	if len(l) == 0 {
+		return "no samples"
+	}
+	l = slices.Clone(l)
+	slices.Sort(l)
+	at := func(p float64) time.Duration { return l[min(len(l)-1, int(p*float64(len(l))))].Round(10 * time.Microsecond) }
+	return fmt.Sprintf("n=%d p50=%s p99=%s max=%s", len(l), at(0.50), at(0.99), at(1))
 }
