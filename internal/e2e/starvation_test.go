@@ -27,7 +27,7 @@ import (
 func TestMetadataPool_OneCustomersSlowChangesLeaveOthersReadsServed(t *testing.T) {
 	const (
 		changes      = 100
-		requestConns = 20
+		requestConns = 40 // the default
 		perCustomer  = 4
 	)
 	e := testenv.Start(t, testenv.Options{Config: map[string]string{
@@ -224,6 +224,8 @@ func percentiles(l []time.Duration) string {
 	}
 	l = slices.Clone(l)
 	slices.Sort(l)
-	at := func(p float64) time.Duration { return l[min(len(l)-1, int(p*float64(len(l))))].Round(10 * time.Microsecond) }
+	at := func(p float64) time.Duration {
+		return l[min(len(l)-1, int(p*float64(len(l))))].Round(10 * time.Microsecond)
+	}
 	return fmt.Sprintf("n=%d p50=%s p99=%s max=%s", len(l), at(0.50), at(0.99), at(1))
 }
