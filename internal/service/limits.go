@@ -114,7 +114,11 @@ func (s *Service) repairLimit(ctx context.Context, srv store.Server, drv provisi
 	}
 	want := int(*db.ConnectionLimit)
 	var now []provision.LimitSetting
-	for _, prefix := range []string{db.Username, db.Name} {
+	prefixes := []string{db.Username}
+	if db.Name != db.Username {
+		prefixes = append(prefixes, db.Name)
+	}
+	for _, prefix := range prefixes {
 		l, err := drv.ConnectionLimits(ctx, prefix)
 		if err != nil {
 			return "", err
