@@ -25,6 +25,7 @@ def mut(op):
     op.setdefault("parameters",[]).append(idem)
     for k,v in idem_err.items(): op["responses"].setdefault(k,v)
     op["responses"].setdefault("400",prob("Malformed request or Idempotency-Key"))
+    op["responses"].setdefault("429",dict(prob("Too many changes of this customer are running at once (CELLAR_MAX_CONCURRENT_CHANGES); retry after Retry-After seconds"),headers={"Retry-After":{"description":"Seconds to wait before retrying","schema":{"type":"string"}}}))
     return op
 
 doc={

@@ -140,7 +140,7 @@ func start(ctx context.Context, cfg config.Config, log *slog.Logger, serving boo
 		}
 	}
 
-	env.store, err = store.Open(ctx, cfg.MetadataDSN, 40)
+	env.store, err = store.OpenPools(ctx, cfg.MetadataDSN, int32(cfg.MetadataConns), int32(cfg.MetadataLockConns))
 	if err != nil {
 		return nil, err
 	}
@@ -173,6 +173,7 @@ func start(ctx context.Context, cfg config.Config, log *slog.Logger, serving boo
 		log.Warn("failpoints are set; this process will crash on purpose", "failpoints", cfg.Failpoints)
 	}
 	env.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	registerPoolMetrics(env.registry, env.store)
 	fw, err := firewall.New(cfg.Firewall, cfg.FirewallCommand)
 	if err != nil {
 		return nil, fmt.Errorf("CELLAR_FIREWALL: %w", err)
@@ -200,10 +201,11 @@ func start(ctx context.Context, cfg config.Config, log *slog.Logger, serving boo
 		Quota: service.QuotaDefaults{MaxDatabases: cfg.QuotaMaxDatabases, MaxStorageGB: cfg.QuotaMaxStorageGB,
 			MaxPerEngine: map[cellar.Engine]int{cellar.PostgreSQL: cfg.QuotaMaxPostgreSQL, cellar.MariaDB: cfg.QuotaMaxMariaDB},
 			MaxSnapshots: cfg.QuotaMaxSnapshots, MaxSnapshotGB: cfg.QuotaMaxSnapshotGB},
-		RetentionKeep:      cfg.BackupKeepMin,
-		Prices:             prices,
-		Billing:            bill,
-		PerDatabaseMetrics: cfg.MetricsPerDatabase,
+		RetentionKeep:        cfg.BackupKeepMin,
+		Prices:               prices,
+		Billing:              bill,
+		PerDatabaseMetrics:   cfg.MetricsPerDatabase,
+		MaxConcurrentChanges: cfg.MaxConcurrentChanges,
 	})
 	if env.supervisor != nil {
 		env.svc.SetSupervisor(env.supervisor.Status)

@@ -33,8 +33,15 @@ type Config struct {
 	VaultBin string // CELLAR_VAULT_BIN (embedded mode)
 
 	MetadataDSN string // CELLAR_METADATA_DSN
-	Vault       VaultConfig
-	Servers     []ServerConfig // from CELLAR_PG_* and CELLAR_MARIADB_*
+	// MetadataConns and MetadataLockConns size the two metadata pools:
+	// requests (authentication, reads, short writes) and the sessions that
+	// hold advisory locks while a change runs.
+	MetadataConns     int // CELLAR_METADATA_CONNS
+	MetadataLockConns int // CELLAR_METADATA_LOCK_CONNS
+	// MaxConcurrentChanges bounds one customer's concurrent changes.
+	MaxConcurrentChanges int // CELLAR_MAX_CONCURRENT_CHANGES
+	Vault                VaultConfig
+	Servers              []ServerConfig // from CELLAR_PG_* and CELLAR_MARIADB_*
 
 	BootstrapAPIKey   string        // CELLAR_BOOTSTRAP_API_KEY
 	ReconcileInterval time.Duration // CELLAR_RECONCILE_INTERVAL
@@ -111,6 +118,9 @@ var Vars = []Var{
 	{"CELLAR_DATA_DIR", ".data", "embedded mode: where private servers keep their data"},
 	{"CELLAR_VAULT_BIN", "(vault on PATH, else .cache/bin/vault)", "embedded mode: the vault binary"},
 	{"CELLAR_METADATA_DSN", "(embedded)", "PostgreSQL URL of Cellar's metadata database; setting it turns embedded mode off"},
+	{"CELLAR_METADATA_CONNS", "40", "connections of the metadata pool that serves requests (authentication, reads)"},
+	{"CELLAR_METADATA_LOCK_CONNS", "16", "metadata connections that hold the locks of running changes; changes beyond that wait for one, never for a request connection"},
+	{"CELLAR_MAX_CONCURRENT_CHANGES", "8", "state-changing requests one customer may run at once in this process; more are refused with 429 and Retry-After (0 = no bound)"},
 	{"CELLAR_VAULT_ADDR", "(embedded)", "Vault address, e.g. https://vault:8200"},
 	{"CELLAR_VAULT_TOKEN", "(embedded)", "Vault token with read/write on the KV v2 mount"},
 	{"CELLAR_VAULT_MOUNT", "secret", "KV v2 mount"},
@@ -194,6 +204,9 @@ func Load(getenv func(string) string) (Config, error) {
 		DataDir:                get("CELLAR_DATA_DIR"),
 		VaultBin:               get("CELLAR_VAULT_BIN"),
 		MetadataDSN:            get("CELLAR_METADATA_DSN"),
+		MetadataConns:          integer("CELLAR_METADATA_CONNS", 4, 1000),
+		MetadataLockConns:      integer("CELLAR_METADATA_LOCK_CONNS", 1, 1000),
+		MaxConcurrentChanges:   integer("CELLAR_MAX_CONCURRENT_CHANGES", 0, 10000),
 		BootstrapAPIKey:        getenv("CELLAR_BOOTSTRAP_API_KEY"),
 		ReconcileInterval:      duration("CELLAR_RECONCILE_INTERVAL"),
 		ServerCapacity:         integer("CELLAR_SERVER_CAPACITY", 1, 1_000_000),

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // Action is what happens when a failpoint is hit.
@@ -20,7 +21,27 @@ const (
 	Kill Action = "kill"
 	// Error makes the step fail with an error, exercising inline rollback.
 	Error Action = "error"
+	// sleepPrefix begins a Sleep action, "sleep:500ms": the step pauses
+	// for that long and then goes on, to make an operation slow on purpose
+	// (load and starvation tests).
+	sleepPrefix = "sleep:"
 )
+
+// Sleep returns the action that pauses a step for d.
+func Sleep(d time.Duration) Action { return Action(sleepPrefix + d.String()) }
+
+// pause returns how long a Sleep action pauses, or 0 for another action.
+func (a Action) pause() time.Duration {
+	rest, ok := strings.CutPrefix(string(a), sleepPrefix)
+	if !ok {
+		return 0
+	}
+	d, err := time.ParseDuration(rest)
+	if err != nil || d < 0 {
+		return 0
+	}
+	return d
+}
 
 // Set maps failpoint names (e.g. "create.after_user") to actions.
 type Set map[string]Action
@@ -37,11 +58,11 @@ func Parse(spec string) (Set, error) {
 		if !ok || name == "" {
 			return nil, fmt.Errorf("failpoint %q: want name=action", item)
 		}
-		switch Action(action) {
-		case Kill, Error:
-			set[name] = Action(action)
+		switch a := Action(action); {
+		case a == Kill, a == Error, a.pause() > 0:
+			set[name] = a
 		default:
-			return nil, fmt.Errorf("failpoint %q: action must be kill or error", item)
+			return nil, fmt.Errorf("failpoint %q: action must be kill, error or sleep:DURATION (e.g. sleep:500ms)", item)
 		}
 	}
 	return set, nil
@@ -58,6 +79,9 @@ func (s Set) Hit(name string) error {
 		select {} // SIGKILL is not deliverable late; never return
 	case Error:
 		return fmt.Errorf("%s: %w", name, ErrInjected)
+	}
+	if d := s[name].pause(); d > 0 {
+		time.Sleep(d)
 	}
 	return nil
 }

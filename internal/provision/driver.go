@@ -112,14 +112,20 @@ type Driver interface {
 	// drift reports. An empty prefix lists all.
 	ListUsers(ctx context.Context, prefix string) ([]string, error)
 	// SetConnectionLimit caps the simultaneous connections to the database:
-	// on PostgreSQL with ALTER DATABASE ... CONNECTION LIMIT (per database;
-	// superusers are exempt), on MariaDB with ALTER USER ... WITH
+	// on PostgreSQL with ALTER ROLE owner ... CONNECTION LIMIT, which the
+	// tenant cannot change, and the same value on ALTER DATABASE ...
+	// CONNECTION LIMIT (superusers are exempt; see limits.go), on MariaDB with ALTER USER ... WITH
 	// MAX_USER_CONNECTIONS for every host the owner exists for (per
 	// account, so each host pattern gets limit connections of its own).
 	// limit must be 1..math.MaxInt32, or Unlimited (-1) to remove the limit.
 	// owner must be the database's owner (PostgreSQL) or hold its grant
 	// (MariaDB). A missing database gives ErrNoSuchDatabase.
 	SetConnectionLimit(ctx context.Context, database, owner string, limit int) error
+	// ConnectionLimits lists where connection limits are set for the users
+	// (and, on PostgreSQL, databases) whose names start with prefix: the
+	// reconciler compares them with the metadata to find limits changed
+	// behind Cellar's back.
+	ConnectionLimits(ctx context.Context, prefix string) ([]LimitSetting, error)
 	// UserSessions lists the ids of the user's current sessions (PostgreSQL
 	// backend pids, MariaDB connection ids), sorted, excluding the admin
 	// connection itself. A user without sessions, or that does not exist,

@@ -500,69 +500,6 @@ const pgTerminateWaitMS = 5000
 const pgClientSessions = `FROM pg_catalog.pg_stat_activity
 	WHERE backend_type = 'client backend' AND pid <> pg_catalog.pg_backend_pid()`
 
-// SetConnectionLimit sets the database's CONNECTION LIMIT: at most limit
-// sessions of non-superusers at a time, or no limit for Unlimited (-1).
-// owner must be the database's owner (a mismatch is reported, not fixed:
-// EnsureDatabase converges owners). The current limit is read first, so an
-// unchanged limit costs no DDL. The database's advisory lock serializes this
-// with EnsureDatabase, which updates the same catalog row.
-//
-// The limit is checked when a session starts; sessions already open are not
-// ended when a lower limit is set.
-func (p *Postgres) SetConnectionLimit(ctx context.Context, database, owner string, limit int) error {
-	if err := validNames("database", database, "owner", owner); err != nil {
-		return err
-	}
-	if err := validLimit(limit); err != nil {
-		return fmt.Errorf("database %q: %w", database, err)
-	}
-	if pgReservedDatabases[database] {
-		return fmt.Errorf("database %q: %w", database, ErrReserved)
-	}
-	return pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, pgLockName, "cellar/provision/database/"+database); err != nil {
-			return fmt.Errorf("database %q: lock: %w", database, err)
-		}
-		var curOwner string
-		var cur int
-		err := tx.QueryRow(ctx,
-			"SELECT pg_catalog.pg_get_userbyid(datdba), datconnlimit FROM pg_catalog.pg_database WHERE datname = $1",
-			database).Scan(&curOwner, &cur)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("database %q: %w", database, ErrNoSuchDatabase)
-		}
-		if err != nil {
-			return fmt.Errorf("look up database %q: %w", database, err)
-		}
-		if cur == -2 {
-			return fmt.Errorf("database %q: %w", database, ErrDatabaseInvalid)
-		}
-		exists, err := checkRoleManageable(ctx, tx, owner)
-		if err != nil {
-			return fmt.Errorf("database %q: owner: %w", database, err)
-		}
-		if !exists {
-			return fmt.Errorf("database %q: owner %q: %w", database, owner, ErrNoSuchUser)
-		}
-		if curOwner != owner {
-			return fmt.Errorf("database %q is owned by %q, not %q", database, curOwner, owner)
-		}
-		if cur == limit {
-			return nil
-		}
-		// CONNECTION LIMIT takes no bind parameter; limit is a Go int
-		// checked by validLimit.
-		_, err = tx.Exec(ctx, "ALTER DATABASE "+pgQuote(database)+" CONNECTION LIMIT "+strconv.Itoa(limit))
-		if pgCode(err) == pgUndefinedDatabase {
-			return fmt.Errorf("database %q: %w", database, ErrNoSuchDatabase)
-		}
-		if err != nil {
-			return fmt.Errorf("set connection limit of database %q: %w", database, err)
-		}
-		return nil
-	})
-}
-
 // UserSessions returns the backend pids of the role's client sessions,
 // sorted. A role without sessions, or that does not exist, has none.
 func (p *Postgres) UserSessions(ctx context.Context, username string) ([]int64, error) {
@@ -683,12 +620,14 @@ func (p *Postgres) DatabaseInfo(ctx context.Context, database, owner string) (Da
 		return DatabaseInfo{}, err
 	}
 	var info DatabaseInfo
+	var roleLimit int
 	err := p.pool.QueryRow(ctx, `
-		SELECT pg_catalog.pg_get_userbyid(d.datdba), d.datconnlimit,
+		SELECT pg_catalog.pg_get_userbyid(d.datdba), d.datconnlimit, COALESCE(r.rolconnlimit, -1),
 			CASE WHEN d.datconnlimit = -2 THEN 0 ELSE pg_catalog.pg_database_size(d.oid) END,
 			(SELECT count(*) `+pgClientSessions+` AND datid = d.oid)
-		FROM pg_catalog.pg_database d WHERE d.datname = $1`, database).
-		Scan(&info.Owner, &info.ConnectionLimit, &info.SizeBytes, &info.Connections)
+		FROM pg_catalog.pg_database d LEFT JOIN pg_catalog.pg_roles r ON r.oid = d.datdba
+		WHERE d.datname = $1`, database).
+		Scan(&info.Owner, &info.ConnectionLimit, &roleLimit, &info.SizeBytes, &info.Connections)
 	if errors.Is(err, pgx.ErrNoRows) || pgCode(err) == pgUndefinedDatabase {
 		return DatabaseInfo{}, fmt.Errorf("database %q: %w", database, ErrNoSuchDatabase)
 	}
@@ -698,5 +637,8 @@ func (p *Postgres) DatabaseInfo(ctx context.Context, database, owner string) (Da
 	if info.ConnectionLimit == -2 {
 		return DatabaseInfo{}, fmt.Errorf("database %q: %w", database, ErrDatabaseInvalid)
 	}
+	// The owner's role limit is the one the tenant cannot lift; the
+	// database's may have been lifted by its owner. Report what binds.
+	info.ConnectionLimit = tighterLimit(info.ConnectionLimit, roleLimit)
 	return info, nil
 }

@@ -617,9 +617,10 @@ func pgAlive(ctx context.Context, c *pgx.Conn) bool {
 	return err == nil
 }
 
-// TestPostgresConnectionLimit: the limit is enforced for the tenant (the
-// 11th session of 10 is refused with 53300), not for a superuser, and
-// raising it lets the 11th in.
+// TestPostgresConnectionLimit: the limit is set on the owner role and the
+// database and enforced for the tenant (the 11th session of 10 is refused
+// with 53300, by the role limit), not for a superuser, and raising it lets
+// the 11th in.
 func TestPostgresConnectionLimit(t *testing.T) {
 	d := newPG(t)
 	ctx := testCtx(t)
@@ -631,10 +632,14 @@ func TestPostgresConnectionLimit(t *testing.T) {
 	must(t, "EnsureDatabase", d.EnsureDatabase(ctx, db, user))
 	limitIs := func(want int) {
 		t.Helper()
-		var got int
+		var got, role int
 		must(t, "read datconnlimit", admin.QueryRow(ctx, "SELECT datconnlimit FROM pg_database WHERE datname = $1", db).Scan(&got))
 		if got != want {
 			t.Errorf("datconnlimit = %d, want %d", got, want)
+		}
+		must(t, "read rolconnlimit", admin.QueryRow(ctx, "SELECT rolconnlimit FROM pg_roles WHERE rolname = $1", user).Scan(&role))
+		if role != want {
+			t.Errorf("rolconnlimit = %d, want %d", role, want)
 		}
 	}
 	for i := 0; i < 2; i++ {
@@ -651,8 +656,8 @@ func TestPostgresConnectionLimit(t *testing.T) {
 	if c, err := pgLogin(ctx, user, pw, db); err == nil {
 		c.Close(ctx)
 		t.Fatal("11th session accepted with CONNECTION LIMIT 10")
-	} else if sqlState(err) != "53300" || !strings.Contains(err.Error(), "too many connections for database") {
-		t.Fatalf("11th session: got %v, want SQLSTATE 53300 too many connections for database", err)
+	} else if sqlState(err) != "53300" || !strings.Contains(err.Error(), "too many connections for role") {
+		t.Fatalf("11th session: got %v, want SQLSTATE 53300 too many connections for role", err)
 	}
 	// Superusers are exempt.
 	su := pgAdminTo(t, ctx, db)

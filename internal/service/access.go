@@ -252,13 +252,18 @@ func accessRuleFrom(r store.AccessRule, db store.Database, srv store.Server) *Ac
 // the metadata is what gets enforced.
 func (s *Service) finishAccess(ctx context.Context, lk *store.Lock, srv store.Server, db store.Database, op store.Operation,
 	remoteAddr, event string, details map[string]any) error {
-	if _, err := s.converge(ctx, srv, []string{db.Name}); err != nil {
+	if _, err := s.converge(ctx, lk, srv, []string{db.Name}); err != nil {
 		if errors.Is(err, provision.ErrAccessUnsupported) {
 			return err
 		}
 		s.noteFailure(ctx, op, err)
 		s.log.ErrorContext(ctx, "apply access rules; the reconciler will retry", "db", db.Name, "err", err)
 		return cellar.Errorf(cellar.CodeUnavailable, "the rule is recorded but could not be applied yet; it will be applied automatically")
+	}
+	// A new source is a new MariaDB account: it copied the limit of an
+	// existing one, which is re-applied here in case that one had drifted.
+	if drv, err := s.fleet.driver(ctx, srv); err != nil || s.enforceLimit(ctx, drv, db) != nil {
+		s.log.WarnContext(ctx, "re-applying the connection limit after an access change; the reconciler will", "db", db.Name)
 	}
 	return succeed(ctx, lk, op, db, event, remoteAddr, details)
 }
@@ -277,12 +282,24 @@ const accessLock = "access"
 // converge brings one server's engine rules and the host firewall in line
 // with the metadata. only limits per-database work on engines that allow it
 // (nil: every database). It returns the repairs made, for drift reports.
-func (s *Service) converge(ctx context.Context, srv store.Server, only []string) ([]string, error) {
-	lk, err := s.store.Lock(ctx, accessLock)
-	if err != nil {
-		return nil, err
+//
+// held is the lock of the database being changed, if the caller holds one:
+// the access lock is then taken on its connection (see store.Lock.Also), so
+// that holders never need a second lock connection to finish.
+func (s *Service) converge(ctx context.Context, held *store.Lock, srv store.Server, only []string) ([]string, error) {
+	lk := held
+	if lk == nil {
+		var err error
+		if lk, err = s.store.Lock(ctx, accessLock); err != nil {
+			return nil, err
+		}
+		defer lk.Release()
+	} else {
+		if err := lk.Also(ctx, accessLock); err != nil {
+			return nil, err
+		}
+		defer lk.Drop(accessLock)
 	}
-	defer lk.Release()
 	policy, err := s.accessPolicy(ctx, lk.Queries, srv)
 	if err != nil {
 		return nil, err
@@ -368,7 +385,7 @@ func (s *Service) convergeFirewall(ctx context.Context, q *store.Queries) ([]fir
 // reconcileAccess converges every server and reports the repairs as drift.
 // A server whose access cannot be managed from here (remote) is skipped.
 func (s *Service) reconcileAccess(ctx context.Context, srv store.Server) ([]string, error) {
-	repairs, err := s.converge(ctx, srv, nil)
+	repairs, err := s.converge(ctx, nil, srv, nil)
 	if errors.Is(err, provision.ErrAccessUnsupported) {
 		s.log.DebugContext(ctx, "access rules not managed on this server", "server", srv.Name)
 		err = nil

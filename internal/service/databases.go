@@ -165,6 +165,11 @@ func (s *Service) CreateDatabase(ctx context.Context, c Caller, req CreateDataba
 // the name's lock throughout so concurrent identical creates see one
 // another's result.
 func (s *Service) createNamed(ctx context.Context, c Caller, engine cellar.Engine, customer, name string, requested *string) (res *CreateResult, taken bool, err error) {
+	leave, err := s.admit(customer)
+	if err != nil {
+		return nil, false, err
+	}
+	defer leave()
 	unlock := s.names.Lock(lockName(engine, name))
 	defer unlock()
 	lk, err := s.store.Lock(ctx, lockName(engine, name))
@@ -261,6 +266,11 @@ func (s *Service) DeleteDatabase(ctx context.Context, c Caller, req DeleteDataba
 	}
 	engine, _ := cellar.ParseEngine(req.DBType)
 	customer := s.scopeOf(c, engine, req.DBName)
+	leave, err := s.admit(customer)
+	if err != nil {
+		return err
+	}
+	defer leave()
 
 	unlock := s.names.Lock(lockName(engine, req.DBName))
 	defer unlock()

@@ -119,6 +119,11 @@ func (s *Service) rotate(ctx context.Context, h *held, drv provision.Driver, op 
 		}
 		return nil, err
 	}
+	if err := s.enforceLimit(ctx, drv, h.db); err != nil {
+		// The password is set; a limit that could not be re-applied is
+		// drift, which the reconciler repairs.
+		s.log.WarnContext(ctx, "re-applying the connection limit after rotation", "db", h.db.Name, "err", err)
+	}
 	if err := s.fail.Hit("rotate.after_server"); err != nil {
 		return nil, err
 	}
@@ -194,6 +199,9 @@ func (s *Service) settleRotate(ctx context.Context, lk *store.Lock, srv store.Se
 	if err := drv.EnsureUser(ctx, db.Username, password); err != nil {
 		s.noteFailure(ctx, op, err)
 		return err
+	}
+	if err := s.enforceLimit(ctx, drv, db); err != nil {
+		s.log.WarnContext(ctx, "re-applying the connection limit after rotation", "db", db.Name, "err", err)
 	}
 	v := int32(version)
 	return succeed(ctx, lk, op, db, "rotated", "", map[string]any{"vault_version": version, "completed_by": "reconciler"},

@@ -48,6 +48,11 @@ type guardedDriver struct {
 	srv store.Server
 }
 
+func (g guardedDriver) ConnectionLimits(ctx context.Context, prefix string) ([]provision.LimitSetting, error) {
+	out, err := g.d.ConnectionLimits(ctx, prefix)
+	return out, g.f(err)
+}
+
 var _ provision.Driver = guardedDriver{}
 
 func (g guardedDriver) f(err error) error { return serverFault(g.srv, err) }

@@ -50,7 +50,7 @@ func (s *Service) provisionCreate(ctx context.Context, lk *store.Lock, srv store
 		}
 		secret <- written{version, err}
 	}()
-	err = s.createOnServer(ctx, drv, srv, db, password)
+	err = s.createOnServer(ctx, lk, drv, srv, db, password)
 	w := <-secret
 	if err != nil {
 		return 0, err
@@ -71,7 +71,7 @@ func (s *Service) provisionCreate(ctx context.Context, lk *store.Lock, srv store
 
 // createOnServer makes the user, then its database with its connection
 // limit.
-func (s *Service) createOnServer(ctx context.Context, drv provision.Driver, srv store.Server, db store.Database, password string) error {
+func (s *Service) createOnServer(ctx context.Context, lk *store.Lock, drv provision.Driver, srv store.Server, db store.Database, password string) error {
 	if err := drv.EnsureUser(ctx, db.Username, password); err != nil {
 		return err
 	}
@@ -88,7 +88,7 @@ func (s *Service) createOnServer(ctx context.Context, drv provision.Driver, srv 
 	}
 	if s.access.Closed {
 		// Closed by default: the new user must not keep its '%' account.
-		if _, err := s.converge(ctx, srv, []string{db.Name}); err != nil {
+		if _, err := s.converge(ctx, lk, srv, []string{db.Name}); err != nil {
 			return err
 		}
 	}
@@ -154,7 +154,7 @@ func (s *Service) finishDelete(ctx context.Context, lk *store.Lock, srv store.Se
 	// its snapshots with it. The database is gone either way; what fails
 	// here is repaired later (the reconciler re-converges rules, the
 	// retention pass removes snapshots of deleted databases).
-	if _, err := s.converge(ctx, srv, []string{}); err != nil {
+	if _, err := s.converge(ctx, lk, srv, []string{}); err != nil {
 		s.log.WarnContext(ctx, "remove access rules of deleted database", "db", db.Name, "err", err)
 	}
 	if err := s.removeSnapshotsOf(ctx, db, op.Actor); err != nil {

@@ -12,6 +12,10 @@ type metrics struct {
 	drift            *prometheus.GaugeVec
 	accessRepairs    *prometheus.CounterVec
 	billing          *prometheus.CounterVec
+	// driftRepaired counts drift the reconciler repaired, by kind and engine.
+	driftRepaired *prometheus.CounterVec
+	// admissionRefused counts changes refused by the per-customer bound.
+	admissionRefused prometheus.Counter
 
 	// Billing dead letters: events set aside after the last allowed
 	// failed attempt, the current backlog of them, and how many attempts
@@ -72,6 +76,14 @@ func newMetrics(reg prometheus.Registerer, perDatabase bool) *metrics {
 			Help:    "Attempts a usage event took, by how it ended (delivered or dead_lettered).",
 			Buckets: []float64{1, 2, 3, 5, 10, 20, 50},
 		}, []string{"outcome"}),
+		driftRepaired: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cellar_drift_repaired_total",
+			Help: "Settings on managed servers the reconciler found changed behind Cellar's back and set back, by kind and engine.",
+		}, []string{"kind", "engine"}),
+		admissionRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cellar_changes_refused_total",
+			Help: "State-changing requests refused (429) because their customer already ran the most changes allowed at once.",
+		}),
 		collectSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "cellar_metrics_collection_duration_seconds", Help: "Duration of one metrics pass over a server.",
 			Buckets: []float64{.01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
@@ -88,6 +100,7 @@ func newMetrics(reg prometheus.Registerer, perDatabase bool) *metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.provisionSeconds, m.reconciled, m.drift, m.accessRepairs, m.billing, m.collectSeconds,
+			m.driftRepaired, m.admissionRefused,
 			m.serverDatabases, m.serverStorage, m.serverConnections, m.serverCPU, m.serverMemory)
 		reg.MustRegister(m.billingDeadLettered, m.billingDeadLetters, m.billingAttempts)
 		if perDatabase {

@@ -69,6 +69,11 @@ func (s *Service) Reconcile(ctx context.Context) (ReconcileReport, error) {
 			continue
 		}
 		rep.Drift = append(rep.Drift, findings...)
+		limits, err := s.checkLimits(ctx, srv)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("connection limits of %s: %w", srv.Name, err))
+		}
+		rep.Drift = append(rep.Drift, limits...)
 		repairs, err := s.reconcileAccess(ctx, srv)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("access rules of %s: %w", srv.Name, err))

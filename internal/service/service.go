@@ -38,7 +38,9 @@ type Service struct {
 	metrics *metrics
 	fail    failpoint.Set
 	names   keyedMutex
-	now     func() time.Time
+	// admission bounds each customer's concurrent changes.
+	admission admission
+	now       func() time.Time
 	// defaultConnectionLimit is set on every new database.
 	defaultConnectionLimit int
 	access                 AccessConfig
@@ -93,6 +95,10 @@ type Deps struct {
 	Billing *billing.Client
 	// PerDatabaseMetrics exports a Prometheus series per database.
 	PerDatabaseMetrics bool
+	// MaxConcurrentChanges bounds the state-changing operations one
+	// customer runs at once in this process (0: no bound); excess is
+	// refused with rate_limited.
+	MaxConcurrentChanges int
 }
 
 // New builds a Service.
@@ -115,6 +121,7 @@ func New(d Deps) *Service {
 		prices:                 d.Prices,
 		billing:                d.Billing,
 		perDatabaseMetrics:     d.PerDatabaseMetrics,
+		admission:              admission{max: d.MaxConcurrentChanges},
 	}
 	if s.quota.MaxDatabases == 0 {
 		s.quota.MaxDatabases = 100

@@ -34,12 +34,19 @@ func (h *held) release() {
 }
 
 // lockActive takes the lock of one of the caller's databases and returns it
-// if it is active. Work that an earlier process left half-done on it is
+// if it is active. It is the preamble of every change, so the customer's
+// bound on concurrent changes (see admission) is applied here, before any
+// waiting. Work that an earlier process left half-done on it is
 // settled first; a database that turns out not to exist, or to be another
 // customer's, is not found.
 func (s *Service) lockActive(ctx context.Context, c Caller, engine cellar.Engine, name string) (*held, error) {
 	customer := s.scopeOf(c, engine, name)
-	unlock := s.names.Lock(lockName(engine, name))
+	leave, err := s.admit(customer)
+	if err != nil {
+		return nil, err
+	}
+	unlockName := s.names.Lock(lockName(engine, name))
+	unlock := func() { unlockName(); leave() }
 	lk, err := s.store.Lock(ctx, lockName(engine, name))
 	if err != nil {
 		unlock()

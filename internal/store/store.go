@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -21,10 +19,25 @@ import (
 type Store struct {
 	*Queries
 	Pool *pgxpool.Pool
+	// LockPool holds the sessions that hold advisory locks (see Lock). It is
+	// a pool of its own so that however many operations hold or wait for
+	// locks, authentication and reads on Pool never queue behind them.
+	LockPool *pgxpool.Pool
 }
 
-// Open connects to the metadata database and checks it answers.
+// DefaultLockConns is the size of the lock pool when Open is not told.
+const DefaultLockConns = 16
+
+// Open connects to the metadata database and checks it answers. maxConns
+// caps the request pool; the lock pool gets DefaultLockConns.
 func Open(ctx context.Context, dsn string, maxConns int32) (*Store, error) {
+	return OpenPools(ctx, dsn, maxConns, DefaultLockConns)
+}
+
+// OpenPools is Open with an explicit size for the lock pool: how many
+// operations may hold an advisory lock at once in this process. Operations
+// beyond that wait for a lock connection, never for a request connection.
+func OpenPools(ctx context.Context, dsn string, maxConns, lockConns int32) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("parse metadata DSN: %w", err)
@@ -40,11 +53,22 @@ func Open(ctx context.Context, dsn string, maxConns int32) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("connect to metadata database: %w", err)
 	}
-	return &Store{Queries: queriesOn(pool), Pool: pool}, nil
+	lockCfg := cfg.Copy()
+	lockCfg.MaxConns = max(lockConns, 1)
+	lockCfg.MinConns = 0
+	locks, err := pgxpool.NewWithConfig(ctx, lockCfg)
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connect to metadata database (lock pool): %w", err)
+	}
+	return &Store{Queries: queriesOn(pool), Pool: pool, LockPool: locks}, nil
 }
 
-// Close closes the pool.
-func (s *Store) Close() { s.Pool.Close() }
+// Close closes the pools.
+func (s *Store) Close() {
+	s.LockPool.Close()
+	s.Pool.Close()
+}
 
 // Migrate applies every pending migration. A session advisory lock makes
 // concurrent start-ups of several Cellar processes take turns.
@@ -80,79 +104,3 @@ func (s *Store) InPgxTx(ctx context.Context, fn func(tx pgx.Tx, q *Queries) erro
 
 // IsNotFound reports whether err means a query matched no row.
 func IsNotFound(err error) bool { return errors.Is(err, pgx.ErrNoRows) }
-
-// Lock is a PostgreSQL session advisory lock held on a dedicated connection.
-// Holding it grants the exclusive right to change one resource, across every
-// Cellar process sharing the metadata database. If the process dies, the
-// session ends and the lock is released with it.
-type Lock struct {
-	conn *pgxpool.Conn
-	key  int64
-	// Queries runs on the lock's own connection, so the holder never waits
-	// for the pool while others queue behind the lock.
-	*Queries
-}
-
-// LockKey maps a resource name to an advisory lock key.
-func LockKey(resource string) int64 {
-	h := fnv.New64a()
-	h.Write([]byte(resource))
-	return int64(h.Sum64())
-}
-
-// Lock waits for the advisory lock on resource.
-func (s *Store) Lock(ctx context.Context, resource string) (*Lock, error) {
-	conn, err := s.Pool.Acquire(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("acquire connection for lock: %w", fault(err))
-	}
-	key := LockKey(resource)
-	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", key); err != nil {
-		// A cancelled wait may leave the session in doubt; do not reuse it.
-		conn.Conn().Close(context.Background())
-		conn.Release()
-		if ctx.Err() != nil {
-			// The caller gave up waiting: contention, not an outage.
-			return nil, fmt.Errorf("wait for lock on %s: %w", resource, err)
-		}
-		return nil, fmt.Errorf("wait for lock on %s: %w", resource, fault(err))
-	}
-	return &Lock{conn: conn, key: key, Queries: queriesOn(conn)}, nil
-}
-
-// TryLock takes the advisory lock on resource if it is free.
-func (s *Store) TryLock(ctx context.Context, resource string) (*Lock, bool, error) {
-	conn, err := s.Pool.Acquire(ctx)
-	if err != nil {
-		return nil, false, fmt.Errorf("acquire connection for lock: %w", fault(err))
-	}
-	key := LockKey(resource)
-	var ok bool
-	if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", key).Scan(&ok); err != nil {
-		conn.Conn().Close(context.Background())
-		conn.Release()
-		return nil, false, fmt.Errorf("try lock on %s: %w", resource, fault(err))
-	}
-	if !ok {
-		conn.Release()
-		return nil, false, nil
-	}
-	return &Lock{conn: conn, key: key, Queries: queriesOn(conn)}, true, nil
-}
-
-// InTx runs fn in a transaction on the lock's connection.
-func (l *Lock) InTx(ctx context.Context, fn func(q *Queries) error) error {
-	return fault(pgx.BeginFunc(ctx, l.conn, func(tx pgx.Tx) error { return fn(queriesOn(tx)) }))
-}
-
-// Release gives the lock back. It must run even when the request's context
-// is already cancelled, so it uses its own short deadline; if unlocking
-// fails the connection is closed, which releases the lock just the same.
-func (l *Lock) Release() {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if _, err := l.conn.Exec(ctx, "SELECT pg_advisory_unlock($1)", l.key); err != nil {
-		l.conn.Conn().Close(ctx)
-	}
-	l.conn.Release()
-}
