@@ -10,7 +10,7 @@ def js(schema, desc="OK", headers=None):
     return r
 nostore={"Cache-Control": {"description": "no-store: the body carries a secret", "schema": {"type":"string"}}}
 std_err={"401": prob("Missing, unknown or revoked API key"), "403": prob("The key lacks the required permission"),
-         "429": {"description": "This API key sent too many requests (token bucket per key: CELLAR_RATE_LIMIT per second, bursts of CELLAR_RATE_BURST); problem type /problems/rate-limited",
+         "429": {"description": "Problem type /problems/rate-limited: this API key sent too many requests (token bucket per key: CELLAR_RATE_LIMIT per second, bursts of CELLAR_RATE_BURST), or, on a change, this customer already runs CELLAR_MAX_CONCURRENT_CHANGES changes at once; retry after Retry-After seconds",
                  "headers": {"Retry-After": {"description": "Seconds until the key may send again", "schema": {"type": "string"}}},
                  "content": {"application/problem+json": {"schema": ref("Problem")}}},
          "500": prob("Unexpected error; quote request_id")}
