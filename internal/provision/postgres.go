@@ -242,7 +242,9 @@ func (p *Postgres) ensureRole(ctx context.Context, username, verifier, password 
 // grants to any other role are revoked. An existing database with another
 // owner is given to owner. The owner role must already exist.
 //
-// A database left invalid by an interrupted drop yields ErrDatabaseInvalid.
+// It also closes the server's shared databases to tenants (see
+// closeSharedDatabases). A database left invalid by an interrupted drop
+// yields ErrDatabaseInvalid.
 func (p *Postgres) EnsureDatabase(ctx context.Context, name, owner string) error {
 	if err := validNames("database", name, "owner", owner); err != nil {
 		return err
@@ -258,6 +260,9 @@ func (p *Postgres) EnsureDatabase(ctx context.Context, name, owner string) error
 		return fmt.Errorf("database %q: owner %q: %w", name, owner, ErrNoSuchUser)
 	}
 
+	if err := p.closeSharedDatabases(ctx); err != nil {
+		return fmt.Errorf("database %q: %w", name, err)
+	}
 	curOwner, invalid, found, err := p.databaseInfo(ctx, name)
 	if err != nil {
 		return err
