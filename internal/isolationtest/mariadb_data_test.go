@@ -127,7 +127,11 @@ func TestTenant_MariaDB_CannotKillOtherTenantsConnection(t *testing.T) {
 	conn := a.my(t)
 	refusedMy(t, "KILL another tenant's connection", execMy(conn, "KILL "+itoa64(bid)))
 	refusedMy(t, "KILL QUERY of another tenant", execMy(conn, "KILL QUERY "+itoa64(bid)))
-	refusedMy(t, "KILL USER another tenant", execMy(conn, "KILL USER "+quoteMy(b.User)))
+	// KILL USER may answer without error and end only the caller's own
+	// sessions; what matters is that B's survives (checked below).
+	if err := execMy(conn, "KILL USER "+quoteMy(b.User)); err != nil {
+		t.Logf("KILL USER another tenant: %v", err)
+	}
 	// The admin's connections too.
 	adminID := myScalar[int64](t, e.MariaDB(t), "SELECT CONNECTION_ID()")
 	refusedMy(t, "KILL the admin's connection", execMy(conn, "KILL "+itoa64(adminID)))

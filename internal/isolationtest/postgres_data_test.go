@@ -174,3 +174,21 @@ func TestTenant_PostgreSQL_CannotGiveObjectsToAnotherRole(t *testing.T) {
 		t.Fatalf("HOLE: gift is owned by %s", o)
 	}
 }
+
+// A database's owner may mark it IS_TEMPLATE, and PostgreSQL refuses to
+// drop a template: without care the database could no longer be deleted,
+// and it would drop out of metrics and usage. Deletion through the API
+// still works, and the tenant's data is gone afterwards.
+func TestTenant_PostgreSQL_CannotMakeOwnDatabaseUndeletable(t *testing.T) {
+	e := need(t)
+	t.Parallel()
+	tn := newTenant(t, e, "postgresql")
+	conn := tn.pg(t)
+	if err := execPG(conn, "ALTER DATABASE "+pgx.Identifier{tn.DB}.Sanitize()+" IS_TEMPLATE true"); err != nil {
+		t.Fatalf("the owner may set IS_TEMPLATE (PostgreSQL allows it): %v", err)
+	}
+	tn.Customer.Expect(t, 200, "DELETE", "/v1/databases/postgresql/"+tn.DB, nil)
+	if x := e.Inspect(t, "postgresql", tn.Customer.CustomerID, tn.DB); x.Database || x.User || x.Secret {
+		t.Fatalf("HOLE: after delete: %+v", x)
+	}
+}

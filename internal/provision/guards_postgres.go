@@ -2,6 +2,7 @@ package provision
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -51,4 +52,46 @@ func (p *Postgres) closeSharedDatabases(ctx context.Context) error {
 		}
 		return nil
 	})
+}
+
+// pgNotTemplateDB leaves PostgreSQL's own template databases out of
+// listings and samples, by name. A tenant database can be a template too: its
+// owner may run ALTER DATABASE … IS_TEMPLATE true, and if listings went by
+// datistemplate the database would vanish from metrics (and usage) and look
+// missing to the reconciler.
+const pgNotTemplateDB = "d.datname NOT IN ('template0', 'template1')"
+
+// clearTemplateFlag makes a database that its owner marked IS_TEMPLATE
+// droppable again: PostgreSQL refuses to drop a template database, so the
+// flag would otherwise make the database undeletable. The database is first
+// closed to new sessions and its sessions are ended, so that the tenant
+// cannot set the flag again between this and the DROP. A database that is
+// no template, or does not exist, is left alone.
+func (p *Postgres) clearTemplateFlag(ctx context.Context, name string) error {
+	var isTemplate bool
+	err := p.pool.QueryRow(ctx, "SELECT datistemplate FROM pg_catalog.pg_database WHERE datname = $1", name).Scan(&isTemplate)
+	if errors.Is(err, pgx.ErrNoRows) || err == nil && !isTemplate {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("look up database %q: %w", name, err)
+	}
+	alter := func(option string) error {
+		return pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, pgLockName, "cellar/provision/database/"+name); err != nil {
+				return fmt.Errorf("database %q: lock: %w", name, err)
+			}
+			if _, err := tx.Exec(ctx, "ALTER DATABASE "+pgQuote(name)+" "+option); err != nil {
+				return fmt.Errorf("alter database %q %s: %w", name, option, err)
+			}
+			return nil
+		})
+	}
+	if err := alter("ALLOW_CONNECTIONS false"); err != nil {
+		return err
+	}
+	if _, err := p.terminate(ctx, fmt.Sprintf("database %q", name), "datname = $1", name); err != nil {
+		return err
+	}
+	return alter("IS_TEMPLATE false")
 }
