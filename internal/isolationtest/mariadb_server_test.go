@@ -2,6 +2,7 @@ package isolationtest
 
 import (
 	"database/sql"
+	"os"
 	"path/filepath"
 	"testing"
 )
@@ -184,5 +185,31 @@ func TestTenant_MariaDB_CannotCreateUDFFromSharedLibrary(t *testing.T) {
 	refusedMy(t, "CREATE AGGREGATE FUNCTION SONAME", execMy(conn, "CREATE AGGREGATE FUNCTION agg RETURNS INTEGER SONAME 'libc.so.6'"))
 	if n := myScalar[int64](t, e.MariaDB(t), "SELECT COUNT(*) FROM mysql.func"); n != 0 {
 		t.Fatalf("HOLE: %d UDFs exist", n)
+	}
+}
+
+// DATA DIRECTORY / INDEX DIRECTORY would put a table's files anywhere the
+// server may write (they need FILE).
+func TestTenant_MariaDB_CannotPlaceTableFilesOnServer(t *testing.T) {
+	e := need(t)
+	t.Parallel()
+	tn := newTenant(t, e, "mariadb")
+	conn := tn.my(t)
+	dir := sharedDir(t)
+	for _, opt := range []string{"DATA DIRECTORY = '" + dir + "'", "INDEX DIRECTORY = '" + dir + "'"} {
+		// The server may ignore the option (with a warning) instead of
+		// refusing it; either way nothing may land in the directory.
+		err := execMy(conn, "CREATE TABLE placed (v INT) ENGINE=MyISAM "+opt)
+		t.Logf("%s: %v", opt, err)
+		entries, rerr := os.ReadDir(dir)
+		if rerr != nil {
+			t.Fatal(rerr)
+		}
+		if len(entries) != 0 {
+			t.Fatalf("HOLE: %s put %s on the server", opt, entries[0].Name())
+		}
+		if err == nil {
+			_ = execMy(conn, "DROP TABLE placed")
+		}
 	}
 }

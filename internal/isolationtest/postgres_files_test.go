@@ -74,6 +74,8 @@ func TestTenant_PostgreSQL_CannotReadServerFiles(t *testing.T) {
 		"pg_ls_logdir":          "SELECT pg_ls_logdir()",
 		"pg_ls_waldir":          "SELECT pg_ls_waldir()",
 		"pg_current_logfile":    "SELECT pg_current_logfile()",
+		"pg_ls_tmpdir":          "SELECT pg_ls_tmpdir()",
+		"pg_ls_archive_status":  "SELECT pg_ls_archive_statusdir()",
 	} {
 		t.Run(name, func(t *testing.T) {
 			refusedPG(t, q, queryPG(conn, q))
