@@ -196,10 +196,15 @@ func TestTenant_MariaDB_CannotPlaceTableFilesOnServer(t *testing.T) {
 	tn := newTenant(t, e, "mariadb")
 	conn := tn.my(t)
 	dir := sharedDir(t)
-	for _, opt := range []string{"DATA DIRECTORY = '" + dir + "'", "INDEX DIRECTORY = '" + dir + "'"} {
+	for _, opt := range []string{
+		"ENGINE=MyISAM DATA DIRECTORY = '" + dir + "'",
+		"ENGINE=MyISAM INDEX DIRECTORY = '" + dir + "'",
+		"ENGINE=InnoDB DATA DIRECTORY = '" + dir + "'",
+		"ENGINE=InnoDB PARTITION BY HASH (v) (PARTITION p0 DATA DIRECTORY = '" + dir + "')",
+	} {
 		// The server may ignore the option (with a warning) instead of
 		// refusing it; either way nothing may land in the directory.
-		err := execMy(conn, "CREATE TABLE placed (v INT) ENGINE=MyISAM "+opt)
+		err := execMy(conn, "CREATE TABLE placed (v INT) "+opt)
 		t.Logf("%s: %v", opt, err)
 		entries, rerr := os.ReadDir(dir)
 		if rerr != nil {
