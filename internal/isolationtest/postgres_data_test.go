@@ -192,3 +192,21 @@ func TestTenant_PostgreSQL_CannotMakeOwnDatabaseUndeletable(t *testing.T) {
 		t.Fatalf("HOLE: after delete: %+v", x)
 	}
 }
+
+// Cellar serializes its PostgreSQL work with advisory locks taken in the
+// admin's database. Advisory locks are per database, and tenants cannot
+// connect to the admin's database, so a tenant taking the same keys in its
+// own database stalls nothing.
+func TestTenant_PostgreSQL_CannotHoldCellarsLocks(t *testing.T) {
+	e := need(t)
+	t.Parallel()
+	a, b := newTenant(t, e, "postgresql"), newTenant(t, e, "postgresql")
+	conn := a.pg(t)
+	for _, key := range []string{"cellar/provision/role/" + b.User, "cellar/provision/database/" + b.DB, "cellar/provision/pg_hba"} {
+		if err := queryPG(conn, "SELECT pg_advisory_lock(hashtextextended($1, 0))", key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.Customer.Expect(t, 200, "POST", "/v1/databases/postgresql/"+b.DB+"/credentials/rotate", nil)
+	b.Customer.Expect(t, 200, "PATCH", "/v1/databases/postgresql/"+b.DB, map[string]any{"connection_limit": 20})
+}

@@ -1,6 +1,7 @@
 package isolationtest
 
 import (
+	"context"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -165,5 +166,25 @@ func TestTenant_PostgreSQL_CannotCreateSubscription(t *testing.T) {
 		"CREATE SUBSCRIPTION s CONNECTION 'host=127.0.0.1 dbname="+b.DB+"' PUBLICATION p WITH (connect = false)"))
 	if n := pgScalar[int64](t, pgAdminIn(t, e, a.DB), "SELECT count(*) FROM pg_subscription"); n != 0 {
 		t.Fatal("HOLE: a subscription exists")
+	}
+}
+
+// A SHARE lock on pg_database would block every CREATE DATABASE on the
+// server; locks stronger than ACCESS SHARE need UPDATE, DELETE or TRUNCATE
+// on the catalog, which nobody but the superuser has.
+func TestTenant_PostgreSQL_CannotLockSharedCatalogs(t *testing.T) {
+	e := need(t)
+	t.Parallel()
+	conn := newTenant(t, e, "postgresql").pg(t)
+	for _, table := range []string{"pg_database", "pg_authid", "pg_auth_members", "pg_tablespace"} {
+		for _, mode := range []string{"ROW SHARE", "SHARE", "EXCLUSIVE", "ACCESS EXCLUSIVE"} {
+			t.Run(table+"/"+mode, func(t *testing.T) {
+				err := pgx.BeginFunc(context.Background(), conn, func(tx pgx.Tx) error {
+					_, err := tx.Exec(context.Background(), "LOCK TABLE pg_catalog."+table+" IN "+mode+" MODE NOWAIT")
+					return err
+				})
+				refusedPG(t, "LOCK "+table+" IN "+mode+" MODE", err)
+			})
+		}
 	}
 }
