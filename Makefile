@@ -45,3 +45,7 @@ lint: ## go vet and gofmt
 
 clean: ## remove build output (keeps .data)
 	rm -rf bin
+
+.PHONY: fuzz
+fuzz: ## run each fuzz target for FUZZTIME (default 45s); make test runs their seeds
+	./scripts/fuzz.sh

@@ -37,8 +37,14 @@ func decode[T any](r *http.Request) (T, error) {
 	if err != nil {
 		return v, decodeReadError(err)
 	}
-	if len(bytes.TrimSpace(body)) == 0 {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 {
 		return v, cellar.Errorf(cellar.CodeMalformed, "the request body is empty; send a JSON object")
+	}
+	// encoding/json decodes a bare null into a struct as "no change", which
+	// would make null pass for an object with every field left out.
+	if string(trimmed) == "null" {
+		return v, cellar.Errorf(cellar.CodeMalformed, "the request body must be a JSON object, not null")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -59,7 +65,8 @@ func decodeOptional[T any](r *http.Request) (T, error) {
 	if err != nil {
 		return zero, decodeReadError(err)
 	}
-	if len(bytes.TrimSpace(body)) == 0 {
+	// An optional body may be left out entirely or sent as null.
+	if t := bytes.TrimSpace(body); len(t) == 0 || string(t) == "null" {
 		return zero, nil
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))

@@ -56,6 +56,9 @@ type MariaDBOptions struct {
 	// ExtraListen are addresses to listen on besides 127.0.0.1 (for tests
 	// whose clients live in network namespaces).
 	ExtraListen []string
+	// ExtraArgs are appended to the server's command line, after the
+	// harness's own (tests that need a server configured otherwise).
+	ExtraArgs []string
 	// Logger may be nil.
 	Logger *slog.Logger
 }
@@ -276,8 +279,15 @@ func launchMariaDB(ctx context.Context, o MariaDBOptions, m *MariaDB, dir string
 		"--skip-name-resolve",
 		"--skip-log-bin",
 		"--max-connections=500",
+		// With symbolic links on, any user with CREATE on its own database
+		// can put a table's files anywhere the server may write (CREATE
+		// TABLE … DATA DIRECTORY / INDEX DIRECTORY needs no FILE privilege
+		// in MariaDB). provision refuses to create databases on a server
+		// that allows it.
+		"--skip-symbolic-links",
 	}
 	args = append(args, mariaDBFlags(o)...)
+	args = append(args, o.ExtraArgs...)
 	raiseChildFileLimit()
 	proc, err := startProcess(procSpec{
 		name:    "mariadb",

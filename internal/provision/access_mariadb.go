@@ -439,14 +439,29 @@ func (m *MariaDB) withNamedLock(ctx context.Context, name string, fn func() erro
 		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
 		conn.Close()
 	}
-	var got sql.NullInt64
-	if err := conn.QueryRowContext(ctx, "SELECT GET_LOCK(?, ?)", name, secs).Scan(&got); err != nil {
-		discard()
-		return fmt.Errorf("mariadb: lock %s: %w", name, err)
-	}
-	if !got.Valid || got.Int64 != 1 {
-		discard()
-		return fmt.Errorf("mariadb: lock %s: not granted within %d s", name, secs)
+	// Named locks are server-wide and GET_LOCK needs no privilege, so a
+	// tenant's session could take one of these names and stall Cellar's
+	// work on every database of the server. Cellar's own lock sessions all
+	// log in as the admin; between short waits, a holder that is not the
+	// admin is ended.
+	deadline := time.Now().Add(time.Duration(secs) * time.Second)
+	for {
+		var got sql.NullInt64
+		if err := conn.QueryRowContext(ctx, "SELECT GET_LOCK(?, ?)", name, mariaLockPoll).Scan(&got); err != nil {
+			discard()
+			return fmt.Errorf("mariadb: lock %s: %w", name, err)
+		}
+		if got.Valid && got.Int64 == 1 {
+			break
+		}
+		if !time.Now().Before(deadline) {
+			discard()
+			return fmt.Errorf("mariadb: lock %s: not granted within %d s", name, secs)
+		}
+		if err := m.endForeignLockHolder(ctx, name); err != nil {
+			discard()
+			return fmt.Errorf("mariadb: lock %s: %w", name, err)
+		}
 	}
 	defer func() {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -459,4 +474,28 @@ func (m *MariaDB) withNamedLock(ctx context.Context, name string, fn func() erro
 		conn.Close()
 	}()
 	return fn()
+}
+
+// mariaLockPoll is how many seconds one GET_LOCK attempt of withNamedLock
+// waits before it looks at who holds the lock.
+const mariaLockPoll = 1
+
+// endForeignLockHolder ends the session holding the named lock if that
+// session is not the admin's (see withNamedLock).
+func (m *MariaDB) endForeignLockHolder(ctx context.Context, name string) error {
+	var id sql.NullInt64
+	err := m.db.QueryRowContext(ctx, `
+		SELECT p.ID FROM information_schema.PROCESSLIST p
+		WHERE p.ID = IS_USED_LOCK(?) AND p.USER <> SUBSTRING_INDEX(CURRENT_USER(), '@', 1)`, name).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) || err == nil && !id.Valid {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("look up the holder: %w", err)
+	}
+	// KILL takes no placeholder; id is an integer read from the server.
+	if _, err := m.db.ExecContext(ctx, "KILL CONNECTION "+strconv.FormatInt(id.Int64, 10)); err != nil && mariaErrNumber(err) != mariaErrNoSuchThread {
+		return fmt.Errorf("end the foreign holder (connection %d): %w", id.Int64, err)
+	}
+	return nil
 }

@@ -310,13 +310,17 @@ func (m *MariaDB) ensureUserHosts(ctx context.Context, username, password string
 // collation) and grants ALL PRIVILEGES on it to owner, for every host owner
 // exists for. Grants on it held by any other user, or held by owner through
 // an unescaped (wildcard) pattern, are revoked, so owner is the only grantee.
-// The owner must already exist.
+// The owner must already exist. A server with symbolic links enabled is
+// refused (see checkSymlinksOff).
 func (m *MariaDB) EnsureDatabase(ctx context.Context, name, owner string) error {
 	if err := validNames("database", name, "owner", owner); err != nil {
 		return err
 	}
 	if mariaReservedDatabases[name] {
 		return fmt.Errorf("database %q: %w", name, ErrReserved)
+	}
+	if err := m.checkSymlinksOff(ctx); err != nil {
+		return fmt.Errorf("database %q: %w", name, err)
 	}
 	// Under the owner's named lock, so that an account ApplyAccess adds
 	// meanwhile cannot miss the grant.

@@ -65,7 +65,7 @@ func (p *Postgres) Sample(ctx context.Context, prefix string) (ServerSample, err
 		FROM pg_catalog.pg_database d
 		JOIN pg_catalog.pg_stat_database s ON s.datid = d.oid
 		LEFT JOIN (SELECT datid, count(*) AS sessions `+pgClientSessions+` GROUP BY datid) a ON a.datid = d.oid
-		WHERE NOT d.datistemplate AND d.datconnlimit <> -2 AND starts_with(d.datname, $1)`, prefix)
+		WHERE `+pgNotTemplateDB+` AND d.datconnlimit <> -2 AND starts_with(d.datname, $1)`, prefix)
 	if err != nil {
 		return ServerSample{}, fmt.Errorf("postgresql: sample databases: %w", err)
 	}

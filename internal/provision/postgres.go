@@ -242,7 +242,9 @@ func (p *Postgres) ensureRole(ctx context.Context, username, verifier, password 
 // grants to any other role are revoked. An existing database with another
 // owner is given to owner. The owner role must already exist.
 //
-// A database left invalid by an interrupted drop yields ErrDatabaseInvalid.
+// It also closes the server's shared databases to tenants (see
+// closeSharedDatabases). A database left invalid by an interrupted drop
+// yields ErrDatabaseInvalid.
 func (p *Postgres) EnsureDatabase(ctx context.Context, name, owner string) error {
 	if err := validNames("database", name, "owner", owner); err != nil {
 		return err
@@ -258,6 +260,9 @@ func (p *Postgres) EnsureDatabase(ctx context.Context, name, owner string) error
 		return fmt.Errorf("database %q: owner %q: %w", name, owner, ErrNoSuchUser)
 	}
 
+	if err := p.closeSharedDatabases(ctx); err != nil {
+		return fmt.Errorf("database %q: %w", name, err)
+	}
 	curOwner, invalid, found, err := p.databaseInfo(ctx, name)
 	if err != nil {
 		return err
@@ -367,6 +372,9 @@ func (p *Postgres) DropDatabase(ctx context.Context, name string) error {
 		return fmt.Errorf("drop database %q: waiting for another drop: %w", name, ctx.Err())
 	}
 	defer func() { <-p.dropSem }()
+	if err := p.clearTemplateFlag(ctx, name); err != nil {
+		return fmt.Errorf("drop database %q: %w", name, err)
+	}
 
 	// WITH (FORCE) (PostgreSQL 13+) terminates the database's sessions and
 	// stops new ones from starting in the same step, which a separate
@@ -446,16 +454,17 @@ func (p *Postgres) UserExists(ctx context.Context, username string) (bool, error
 }
 
 // ListDatabases returns the databases whose names start with prefix, sorted,
-// template databases excluded. starts_with is used rather than LIKE because
-// '_' in a prefix such as "cust_" is a LIKE wildcard.
+// PostgreSQL's own templates excluded (see pgNotTemplateDB). starts_with is
+// used rather than LIKE because '_' in a prefix such as "cust_" is a LIKE
+// wildcard.
 func (p *Postgres) ListDatabases(ctx context.Context, prefix string) ([]string, error) {
 	if err := validPrefix(prefix); err != nil {
 		return nil, err
 	}
 	return p.listNames(ctx, "databases", `
-		SELECT datname FROM pg_catalog.pg_database
-		WHERE NOT datistemplate AND starts_with(datname, $1)
-		ORDER BY datname COLLATE "C"`, prefix)
+		SELECT d.datname FROM pg_catalog.pg_database d
+		WHERE `+pgNotTemplateDB+` AND starts_with(d.datname, $1)
+		ORDER BY d.datname COLLATE "C"`, prefix)
 }
 
 // ListUsers returns the roles whose names start with prefix, sorted.
