@@ -8,6 +8,8 @@ package service
 
 import (
 	"context"
+	"errors"
+	"time"
 
 	"github.com/cellar/cellar/internal/cellar"
 	"github.com/cellar/cellar/internal/depfault"
@@ -28,6 +30,13 @@ func serverFault(srv store.Server, err error) error {
 	}
 	if _, ok := depfault.Is(err); ok {
 		return err
+	}
+	if errors.Is(err, provision.ErrUnsafeServer) {
+		// An operator must change the server's configuration; the cause
+		// (which setting) goes to the log, the client learns only that the
+		// server cannot take new databases now.
+		return &cellar.Error{Code: cellar.CodeUnavailable, Err: err, RetryAfter: time.Minute,
+			Message: serverDependency(srv) + " is refusing new databases until an operator corrects its configuration"}
 	}
 	var outage bool
 	switch cellar.Engine(srv.Engine) {
