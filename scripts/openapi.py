@@ -112,7 +112,7 @@ doc={
      "responses":dict({"200":js(ref("SuccessResponse")),"404":prob("No such snapshot or database for this customer")},**std_err)})
   },
   "/v1/databases/{db_type}/{db_name}/restore":{
-   "post":mut({"operationId":"restoreSnapshot","summary":"Restore from snapshot","description":"The snapshot's SHA-256 and readability are checked first; a corrupt snapshot is 409 and nothing is touched. In place: the snapshot is restored into a fresh database, then swapped in (PostgreSQL: two renames in one transaction; MariaDB: one atomic RENAME TABLE of every table, then views, triggers and routines), so a failed or interrupted restore never leaves a broken database; sessions are ended at the swap. With target_db_name: a new database cust_{customer_id}_{pg|my}_{target_db_name} is created (naming rules apply) and its credentials are returned once. Requires database:update.",
+   "post":mut({"operationId":"restoreSnapshot","summary":"Restore from snapshot","description":"The snapshot's SHA-256 and readability are checked first; a corrupt snapshot is 409 and nothing is touched. In place: the snapshot is restored into a fresh database, then swapped in (PostgreSQL: two renames in one transaction; MariaDB: one atomic RENAME TABLE of every table, then views, triggers and routines), so a failed or interrupted restore never leaves a broken database; sessions are ended at the swap. With target_db_name: a new database cust_{customer_id}_{pg|my}_{target_db_name} is created (naming rules apply) and its credentials are returned once; that also requires database:create, and a restore to a new name that fails deletes the new database again. The snapshot is loaded by a login with the tenant's rights only (PostgreSQL: a temporary role whose only right is membership in the owner; MariaDB: the owner's account, definers rewritten to it), never by an administrator, so tenant code that runs during the load (constraints, defaults, triggers, index expressions, materialized views) gains nothing. A restore that fails is undone (the database is unchanged) and is never applied later; one that can neither finish nor be undone leaves the database in status needs_attention. Requires database:update.",
      "parameters":[dbtype,dbname],
      "requestBody":{"required":True,"content":{"application/json":{"schema":ref("RestoreRequest")}}},
      "responses":dict({"200":js(ref("RestoreResponse"),"Restored",nostore),"404":prob("No such snapshot or database for this customer"),"413":prob("Body too large"),"415":prob("Content-Type is not application/json"),"503":prob("A server is unreachable")},**std_err)})
@@ -201,7 +201,9 @@ doc={
    "Database":{"type":"object","additionalProperties":False,
      "required":["db_name","db_type","username","status","host","port","server","customer_id","description","connection_limit","created_at"],
      "properties":{"db_name":{"type":"string"},"db_type":{"type":"string","enum":["postgresql","mariadb"]},"username":{"type":"string"},
-       "status":{"type":"string","enum":["creating","active","deleting"]},"host":{"type":"string"},"port":{"type":"integer"},"server":{"type":"string"},
+       "status":{"type":"string","enum":["creating","active","deleting","needs_attention"],"description":"needs_attention: a restore could neither finish nor be undone; status_reason says why. Changes answer 409 with the reason; delete still works."},
+       "status_reason":{"type":"string","description":"Why the status is needs_attention; absent otherwise."},
+       "host":{"type":"string"},"port":{"type":"integer"},"server":{"type":"string"},
        "customer_id":{"type":"string"},"description":nullable("string"),"connection_limit":nullable("integer"),"created_at":{"type":"string","format":"date-time"}}},
    "DatabaseList":{"type":"object","required":["db_type","databases"],"additionalProperties":False,"properties":{"db_type":{"type":"string"},"databases":{"type":"array","items":ref("Database")}}},
    "Engine":{"type":"object","additionalProperties":False,"required":["db_type","name","version","versions","servers","available","capabilities"],
@@ -242,7 +244,7 @@ doc={
        "connection_limit":nullable("integer",description="null when unlimited"),
        "created_at":{"type":"string","format":"date-time"},"owner":{"type":"string"}}},
    "HistoryEvent":{"type":"object","additionalProperties":False,"required":["kind","occurred_at","actor","request_id","remote_addr","details"],
-     "properties":{"kind":{"type":"string","enum":["created","rotated","updated","restarted","deleted","access_rule_added","access_rule_deleted","access_rules_applied","snapshot_created","snapshot_deleted","restored","backup_policy_set"]},
+     "properties":{"kind":{"type":"string","enum":["created","rotated","updated","restarted","deleted","access_rule_added","access_rule_deleted","access_rules_applied","snapshot_created","snapshot_deleted","restored","needs_attention","backup_policy_set"]},
        "occurred_at":{"type":"string","format":"date-time"},"actor":{"type":"string","description":"Prefix of the API key that made the change"},
        "request_id":{"type":"string"},"remote_addr":{"type":"string"},"details":{"type":"object"}}},
    "HistoryEntry":{"type":"object","additionalProperties":False,"required":["db_name","db_type","username","status","server","customer_id","created_at","deleted_at","events"],

@@ -86,6 +86,8 @@ type Database struct {
 	ReadyAt         *time.Time
 	DeletedAt       *time.Time
 	UpdatedAt       time.Time
+	AttentionReason *string
+	AttentionOp     *uuid.UUID
 }
 
 type DatabaseEvent struct {
