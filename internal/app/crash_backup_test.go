@@ -109,7 +109,9 @@ func TestCrash_KillDuringRestore(t *testing.T) {
 		wantRows int // rows in live after reconciling: 100 restored, 150 untouched
 	}{
 		{"restore.after_intent", 150},
+		{"restore.after_login", 150},
 		{"restore.after_load", 150},
+		{"restore.swap", 100},
 		{"restore.after_swap", 100},
 	} {
 		t.Run(tc.step, func(t *testing.T) {
@@ -139,7 +141,7 @@ func TestCrash_KillDuringRestore(t *testing.T) {
 				t.Fatalf("restore answered %d; the failpoint should have killed the server first", code)
 			}
 			srv.expectKilled(t)
-			if tc.step != "restore.after_swap" {
+			if tc.wantRows == 150 {
 				if got := pgRows(t, db.DBName); got != 150 {
 					t.Fatalf("the live database changed before the swap: %d rows", got)
 				}
@@ -150,6 +152,9 @@ func TestCrash_KillDuringRestore(t *testing.T) {
 			}
 			if left := append(pgDatabases(t, "cellar_restore_"), pgDatabases(t, "cellar_retired_")...); len(left) != 0 {
 				t.Fatalf("temporary databases left: %v", left)
+			}
+			if left := pgLoadLogins(t, db.DBName); len(left) != 0 {
+				t.Fatalf("load logins left: %v", left)
 			}
 			if _, pending := metadataState(t, db.DBName); pending != 0 {
 				t.Fatalf("%d operations pending", pending)
@@ -164,4 +169,74 @@ func TestCrash_KillDuringRestore(t *testing.T) {
 			}
 		})
 	}
+}
+
+// pgLoadLogins lists the roles that are members of the owner of dbName
+// (the load logins of its restores, which must not outlive them).
+func pgLoadLogins(t *testing.T, dbName string) []string {
+	t.Helper()
+	rows, err := env.PG(t).Query(context.Background(), `
+		SELECT pg_get_userbyid(m.member) FROM pg_auth_members m
+		WHERE m.roleid = (SELECT datdba FROM pg_database WHERE datname = $1)`, dbName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return names
+}
+
+// TestRestore_SwapErrorRollsBack: a swap that fails with an error returned
+// to the client is undone at once (the loaded copy dropped, the live
+// database untouched) and is never applied later, by the reconciler or by
+// the next change: the client was told the restore failed.
+func TestRestore_SwapErrorRollsBack(t *testing.T) {
+	testenv.Need(t, env)
+	c := env.NewCustomer(t)
+	var db struct {
+		DBName string `json:"db_name"`
+	}
+	c.Expect(t, http.StatusCreated, "POST", "/v1/databases", map[string]any{"db_type": "postgresql", "requested_name": "swapfail"}).Decode(t, &db)
+	pgExec(t, db.DBName, "CREATE TABLE t AS SELECT g AS x FROM generate_series(1, 100) g")
+
+	srv := startProcess(t, "restore.swap=error")
+	cs := c.WithBaseURL("http://" + srv.addr)
+	var snap snapshot
+	cs.Expect(t, http.StatusAccepted, "POST", "/v1/databases/postgresql/"+db.DBName+"/snapshots", nil).Decode(t, &snap)
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		if s := snapshots(t, c, "http://"+srv.addr, db.DBName); len(s) == 1 && s[0].Status == "completed" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("snapshot did not complete")
+		}
+	}
+	pgExec(t, db.DBName, "INSERT INTO t SELECT g FROM generate_series(101, 150) g")
+
+	r := cs.Do(t, "POST", "/v1/databases/postgresql/"+db.DBName+"/restore", map[string]any{"snapshot_id": snap.SnapshotID})
+	if r.Status < 500 {
+		t.Fatalf("restore with a failing swap answered %d: %s", r.Status, r.Body)
+	}
+	check := func(when string) {
+		t.Helper()
+		if got := pgRows(t, db.DBName); got != 150 {
+			t.Fatalf("%s: the live database has %d rows, want the 150 it had", when, got)
+		}
+		if left := append(pgDatabases(t, "cellar_restore_"), pgDatabases(t, "cellar_retired_")...); len(left) != 0 {
+			t.Fatalf("%s: temporary databases left: %v", when, left)
+		}
+		if left := pgLoadLogins(t, db.DBName); len(left) != 0 {
+			t.Fatalf("%s: load logins left: %v", when, left)
+		}
+		if _, pending := metadataState(t, db.DBName); pending != 0 {
+			t.Fatalf("%s: %d operations pending", when, pending)
+		}
+	}
+	check("after the failed restore")
+	// Neither the reconciler nor the next change applies it later.
+	reconcile(t)
+	c.Expect(t, http.StatusOK, "PATCH", "/v1/databases/postgresql/"+db.DBName, map[string]any{"description": "still mine"})
+	check("after reconcile and a change")
 }

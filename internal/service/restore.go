@@ -228,6 +228,9 @@ func (s *Service) load(ctx context.Context, drv provision.Driver, srv store.Serv
 			// that the login goes as soon as the load ends.
 			_ = pg.DropLoadLogin(context.WithoutCancel(ctx), d.Login, db.Username, newPassword(), d.Temp)
 		}()
+		if err := s.fail.Hit("restore.after_login"); err != nil {
+			return err
+		}
 	case cellar.MariaDB:
 		secret, _, err := s.vault.Get(ctx, db.VaultPath)
 		if err != nil {
@@ -380,7 +383,11 @@ func (s *Service) settleRestore(ctx context.Context, lk *store.Lock, srv store.S
 	}
 	if err := drv.SwapDatabase(ctx, db.Name, d.Temp, d.Retired, db.Username); err != nil {
 		if errors.Is(err, provision.ErrSwapConflict) {
-			return s.needsAttention(ctx, lk, db, op, "a restore found its databases in an unexpected state and stopped; the database may only be deleted until Cellar's operators have looked at it", err)
+			// Settled: the database is marked, the operation closed.
+			if err := s.needsAttention(ctx, lk, db, op, "a restore found its databases in an unexpected state and stopped; the database may only be deleted until Cellar's operators have looked at it", err); !isCoded(err) {
+				return err
+			}
+			return nil
 		}
 		s.noteFailure(ctx, op, err)
 		return fmt.Errorf("swap restored copy in: %w", err)

@@ -1,0 +1,146 @@
+package app_test
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cellar/cellar/internal/cellar"
+	"github.com/cellar/cellar/internal/testenv"
+)
+
+// snapshotOn makes a table t of 100 rows in a new PostgreSQL database of c,
+// snapshots it through the server at base and returns the database's name
+// and the snapshot's id.
+func snapshotOn(t *testing.T, c *testenv.Client, base, name string) (string, string) {
+	t.Helper()
+	var db struct {
+		DBName string `json:"db_name"`
+	}
+	c.Expect(t, http.StatusCreated, "POST", "/v1/databases", map[string]any{"db_type": "postgresql", "requested_name": name}).Decode(t, &db)
+	pgExec(t, db.DBName, "CREATE TABLE t AS SELECT g AS x FROM generate_series(1, 100) g")
+	var snap snapshot
+	c.WithBaseURL(base).Expect(t, http.StatusAccepted, "POST", "/v1/databases/postgresql/"+db.DBName+"/snapshots", nil).Decode(t, &snap)
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		if s := snapshots(t, c, base, db.DBName); len(s) == 1 && s[0].Status == "completed" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("snapshot did not complete")
+		}
+	}
+	return db.DBName, snap.SnapshotID
+}
+
+// TestRestore_ToNewName_FailureDeletesItWithoutTheCallersDeletePermission:
+// a restore to a new name that fails takes the new database back through
+// Cellar's internal path, so a key without database:delete leaves nothing
+// behind either.
+func TestRestore_ToNewName_FailureDeletesItWithoutTheCallersDeletePermission(t *testing.T) {
+	testenv.Need(t, env)
+	c := env.NewCustomer(t)
+	srv := startProcess(t, "restore.after_load=error")
+	base := "http://" + srv.addr
+	dbName, snapID := snapshotOn(t, c, base, "source")
+
+	k := env.NewKey(t, c.CustomerID, false, cellar.PermDatabaseRead, cellar.PermDatabaseUpdate, cellar.PermDatabaseCreate).WithBaseURL(base)
+	r := k.Do(t, "POST", "/v1/databases/postgresql/"+dbName+"/restore", map[string]any{"snapshot_id": snapID, "target_db_name": "halfway"})
+	if r.Status < 500 {
+		t.Fatalf("restore with a failing load answered %d: %s", r.Status, r.Body)
+	}
+	newName := strings.Replace(dbName, "_source", "_halfway", 1)
+	if left := pgDatabases(t, newName); len(left) != 0 {
+		t.Fatalf("the failed restore left its new database: %v", left)
+	}
+	if status, pending := metadataState(t, newName); status != "deleted" || pending != 0 {
+		t.Fatalf("new database: status %s, %d pending operations; want deleted, 0", status, pending)
+	}
+	if got := env.Inspect(t, "postgresql", c.CustomerID, newName); got.Database || got.User || got.Secret {
+		t.Fatalf("left behind: %+v", got)
+	}
+	if left := append(pgDatabases(t, "cellar_restore_"), pgDatabases(t, "cellar_retired_")...); len(left) != 0 {
+		t.Fatalf("temporary databases left: %v", left)
+	}
+}
+
+// TestRestore_SwapConflict_NeedsAttention: a swap that finds its databases
+// in a state it cannot continue from does not wedge the database behind an
+// operation retried for ever: the database shows status needs_attention
+// with a reason, changes answer 409 with it, and delete still works and
+// removes what the restore left behind.
+func TestRestore_SwapConflict_NeedsAttention(t *testing.T) {
+	testenv.Need(t, env)
+	c := env.NewCustomer(t)
+	srv := startProcess(t, "restore.swap=kill")
+	base := "http://" + srv.addr
+	dbName, snapID := snapshotOn(t, c, base, "wedged")
+	if code, err := rawRequest("POST", base+"/v1/databases/postgresql/"+dbName+"/restore", c.Key, `{"snapshot_id":"`+snapID+`"}`); err == nil {
+		t.Fatalf("restore answered %d; the failpoint should have killed the server first", code)
+	}
+	srv.expectKilled(t)
+
+	// Someone made a database with the name the swap means to retire the
+	// old contents to: the swap cannot go on.
+	md := env.Metadata(t)
+	var temp, retired string
+	if err := md.QueryRow(context.Background(), `
+		SELECT o.details->>'temp', o.details->>'retired' FROM operations o JOIN databases d ON d.id = o.database_id
+		WHERE d.name = $1 AND o.kind = 'restore' AND o.state = 'pending'`, dbName).Scan(&temp, &retired); err != nil {
+		t.Fatal(err)
+	}
+	pgExec(t, "postgres", "CREATE DATABASE "+retired)
+	// The copy was fully loaded before the kill, so the reconciler goes
+	// forward, meets the conflict, and marks the database.
+	reconcile(t)
+
+	var l struct {
+		Databases []struct {
+			DBName       string  `json:"db_name"`
+			Status       string  `json:"status"`
+			StatusReason *string `json:"status_reason"`
+		} `json:"databases"`
+	}
+	c.Expect(t, http.StatusOK, "GET", "/v1/databases/postgresql", nil).Decode(t, &l)
+	if len(l.Databases) != 1 || l.Databases[0].Status != "needs_attention" || l.Databases[0].StatusReason == nil {
+		t.Fatalf("listed: %+v", l.Databases)
+	}
+	t.Logf("reason: %s", *l.Databases[0].StatusReason)
+	if _, pending := metadataState(t, dbName); pending != 0 {
+		t.Fatalf("%d operations pending: the reconciler would retry for ever", pending)
+	}
+	if got := pgRows(t, dbName); got != 100 {
+		t.Fatalf("the live database has %d rows, want its 100", got)
+	}
+	r := c.Do(t, "PATCH", "/v1/databases/postgresql/"+dbName, map[string]any{"description": "x"})
+	if r.Status != http.StatusConflict || !strings.Contains(string(r.Body), "needs attention") {
+		t.Fatalf("a change answered %d: %s", r.Status, r.Body)
+	}
+	c.Expect(t, http.StatusOK, "DELETE", "/v1/databases/postgresql/"+dbName, nil)
+	if got := env.Inspect(t, "postgresql", c.CustomerID, dbName); got.Database || got.User || got.Secret {
+		t.Fatalf("left behind after delete: %+v", got)
+	}
+	if left := pgDatabases(t, temp); len(left) != 0 {
+		t.Fatalf("the loaded copy survived the delete: %v", left)
+	}
+	pgExec(t, "postgres", "DROP DATABASE IF EXISTS "+retired)
+}
+
+// TestRestore_ToNewName_NeedsCreatePermission: a restore to a new name
+// makes a database, so it needs database:create as well as
+// database:update; in place, database:update is enough.
+func TestRestore_ToNewName_NeedsCreatePermission(t *testing.T) {
+	testenv.Need(t, env)
+	c := env.NewCustomer(t)
+	dbName, snapID := snapshotOn(t, c, env.BaseURL, "perm")
+	k := env.NewKey(t, c.CustomerID, false, cellar.PermDatabaseRead, cellar.PermDatabaseUpdate)
+	r := k.Do(t, "POST", "/v1/databases/postgresql/"+dbName+"/restore", map[string]any{"snapshot_id": snapID, "target_db_name": "sneaky"})
+	if r.Status != http.StatusForbidden {
+		t.Fatalf("restore to a new name without database:create answered %d: %s", r.Status, r.Body)
+	}
+	if got := env.Inspect(t, "postgresql", c.CustomerID, strings.Replace(dbName, "_perm", "_sneaky", 1)); got.Database || got.User || got.Secret {
+		t.Fatalf("a refused restore made: %+v", got)
+	}
+	k.Expect(t, http.StatusOK, "POST", "/v1/databases/postgresql/"+dbName+"/restore", map[string]any{"snapshot_id": snapID})
+}
