@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -160,10 +161,57 @@ func pgEscalationScenario(t *testing.T, setup, tables, ran []string) {
 	check("to a new name", out, fresh)
 }
 
-// restoreOK restores through the API and waits until it has finished.
+// restoreBody is a restore as the API shows it.
+type restoreBody struct {
+	RestoreID    string  `json:"restore_id"`
+	DBName       string  `json:"db_name"`
+	TargetDBName string  `json:"target_db_name"`
+	Status       string  `json:"status"`
+	Error        *string `json:"error"`
+}
+
+// restoreAndWait queues a restore through the API (202) and polls it until
+// it has finished; it returns the 202 answer and the final restore.
+func restoreAndWait(t *testing.T, c *testenv.Client, db created, body map[string]any) (*testenv.Response, restoreBody) {
+	t.Helper()
+	r := c.Expect(t, http.StatusAccepted, "POST", path(db, "/restore"), body)
+	var q restoreBody
+	r.Decode(t, &q)
+	if q.Status != "pending" || q.RestoreID == "" || r.Header.Get("Location") != path(db, "/restores/"+q.RestoreID) {
+		t.Fatalf("queued restore: %s (Location %q)", r.Body, r.Header.Get("Location"))
+	}
+	return r, waitRestore(t, c, db, q.RestoreID, 10*time.Minute)
+}
+
+func waitRestore(t *testing.T, c *testenv.Client, db created, id string, limit time.Duration) restoreBody {
+	t.Helper()
+	var q restoreBody
+	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		c.Expect(t, http.StatusOK, "GET", path(db, "/restores/"+id), nil).Decode(t, &q)
+		if q.Status == "completed" || q.Status == "failed" {
+			return q
+		}
+	}
+	t.Fatalf("restore %s did not finish: %+v", id, q)
+	return q
+}
+
+// restoreOK restores through the API, waits, and fails the test unless the
+// restore completed. It returns the 202 answer.
 func restoreOK(t *testing.T, c *testenv.Client, db created, body map[string]any) *testenv.Response {
 	t.Helper()
-	return c.Expect(t, http.StatusOK, "POST", path(db, "/restore"), body)
+	r, q := restoreAndWait(t, c, db, body)
+	if q.Status != "completed" {
+		t.Fatalf("restore %s: %s (%v)", q.RestoreID, q.Status, ptr(q.Error))
+	}
+	return r
+}
+
+func ptr(s *string) string {
+	if s == nil {
+		return "<nil>"
+	}
+	return *s
 }
 
 func pgQueryAll(t *testing.T, c *pgx.Conn, queries []string) []string {

@@ -2,7 +2,6 @@ package app_test
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -136,10 +135,10 @@ func TestCrash_KillDuringRestore(t *testing.T) {
 			}
 			pgExec(t, db.DBName, "INSERT INTO t SELECT g FROM generate_series(101, 150) g")
 
-			body, _ := json.Marshal(map[string]any{"snapshot_id": snap.SnapshotID})
-			if code, err := rawRequest("POST", base+"/v1/databases/postgresql/"+db.DBName+"/restore", c.Key, string(body)); err == nil {
-				t.Fatalf("restore answered %d; the failpoint should have killed the server first", code)
-			}
+			// The restore is queued (202) and its job is killed at the step.
+			var q restoreJob
+			c.WithBaseURL(base).Expect(t, http.StatusAccepted, "POST", "/v1/databases/postgresql/"+db.DBName+"/restore",
+				map[string]any{"snapshot_id": snap.SnapshotID}).Decode(t, &q)
 			srv.expectKilled(t)
 			if tc.wantRows == 150 {
 				if got := pgRows(t, db.DBName); got != 150 {
@@ -158,6 +157,14 @@ func TestCrash_KillDuringRestore(t *testing.T) {
 			}
 			if _, pending := metadataState(t, db.DBName); pending != 0 {
 				t.Fatalf("%d operations pending", pending)
+			}
+			// The restore it polls has ended, as what the reconciler made of it.
+			want := "failed"
+			if tc.wantRows == 100 {
+				want = "completed"
+			}
+			if got := getRestore(t, c, env.BaseURL, db.DBName, q.RestoreID); got.Status != want {
+				t.Fatalf("restore shows %+v, want %s", got, want)
 			}
 			// The customer's own credentials still work on the live database.
 			var creds struct {
@@ -215,9 +222,12 @@ func TestRestore_SwapErrorRollsBack(t *testing.T) {
 	}
 	pgExec(t, db.DBName, "INSERT INTO t SELECT g FROM generate_series(101, 150) g")
 
-	r := cs.Do(t, "POST", "/v1/databases/postgresql/"+db.DBName+"/restore", map[string]any{"snapshot_id": snap.SnapshotID})
-	if r.Status < 500 {
-		t.Fatalf("restore with a failing swap answered %d: %s", r.Status, r.Body)
+	var q restoreJob
+	cs.Expect(t, http.StatusAccepted, "POST", "/v1/databases/postgresql/"+db.DBName+"/restore", map[string]any{"snapshot_id": snap.SnapshotID}).Decode(t, &q)
+	if got := waitRestore(t, c, "http://"+srv.addr, db.DBName, q.RestoreID); got.Status != "failed" || got.Error == nil {
+		t.Fatalf("restore with a failing swap: %+v", got)
+	} else {
+		t.Logf("reason: %s", *got.Error)
 	}
 	check := func(when string) {
 		t.Helper()
@@ -239,4 +249,35 @@ func TestRestore_SwapErrorRollsBack(t *testing.T) {
 	reconcile(t)
 	c.Expect(t, http.StatusOK, "PATCH", "/v1/databases/postgresql/"+db.DBName, map[string]any{"description": "still mine"})
 	check("after reconcile and a change")
+	if got := getRestore(t, c, env.BaseURL, db.DBName, q.RestoreID); got.Status != "failed" {
+		t.Fatalf("the failed restore now shows %+v", got)
+	}
+}
+
+// restoreJob is a restore as the API shows it.
+type restoreJob struct {
+	RestoreID string  `json:"restore_id"`
+	Status    string  `json:"status"`
+	Error     *string `json:"error"`
+}
+
+func getRestore(t *testing.T, c *testenv.Client, base, dbName, id string) restoreJob {
+	t.Helper()
+	var q restoreJob
+	c.WithBaseURL(base).Expect(t, http.StatusOK, "GET", "/v1/databases/postgresql/"+dbName+"/restores/"+id, nil).Decode(t, &q)
+	return q
+}
+
+// waitRestore polls a restore until it has finished.
+func waitRestore(t *testing.T, c *testenv.Client, base, dbName, id string) restoreJob {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		q := getRestore(t, c, base, dbName, id)
+		if q.Status == "completed" || q.Status == "failed" {
+			return q
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("restore %s did not finish: %+v", id, q)
+		}
+	}
 }

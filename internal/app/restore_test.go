@@ -46,11 +46,16 @@ func TestRestore_ToNewName_FailureDeletesItWithoutTheCallersDeletePermission(t *
 	dbName, snapID := snapshotOn(t, c, base, "source")
 
 	k := env.NewKey(t, c.CustomerID, false, cellar.PermDatabaseRead, cellar.PermDatabaseUpdate, cellar.PermDatabaseCreate).WithBaseURL(base)
-	r := k.Do(t, "POST", "/v1/databases/postgresql/"+dbName+"/restore", map[string]any{"snapshot_id": snapID, "target_db_name": "halfway"})
-	if r.Status < 500 {
-		t.Fatalf("restore with a failing load answered %d: %s", r.Status, r.Body)
-	}
+	var q restoreJob
+	r := k.Expect(t, http.StatusAccepted, "POST", "/v1/databases/postgresql/"+dbName+"/restore", map[string]any{"snapshot_id": snapID, "target_db_name": "halfway"})
+	r.Decode(t, &q)
 	newName := strings.Replace(dbName, "_source", "_halfway", 1)
+	if !strings.Contains(string(r.Body), `"password"`) || r.Header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("the 202 answer does not carry the new database's credentials once: %s", r.Body)
+	}
+	if got := waitRestore(t, k, base, dbName, q.RestoreID); got.Status != "failed" || got.Error == nil || !strings.Contains(*got.Error, "deleted") {
+		t.Fatalf("restore with a failing load: %+v", got)
+	}
 	if left := pgDatabases(t, newName); len(left) != 0 {
 		t.Fatalf("the failed restore left its new database: %v", left)
 	}
@@ -76,9 +81,8 @@ func TestRestore_SwapConflict_NeedsAttention(t *testing.T) {
 	srv := startProcess(t, "restore.swap=kill")
 	base := "http://" + srv.addr
 	dbName, snapID := snapshotOn(t, c, base, "wedged")
-	if code, err := rawRequest("POST", base+"/v1/databases/postgresql/"+dbName+"/restore", c.Key, `{"snapshot_id":"`+snapID+`"}`); err == nil {
-		t.Fatalf("restore answered %d; the failpoint should have killed the server first", code)
-	}
+	var q restoreJob
+	c.WithBaseURL(base).Expect(t, http.StatusAccepted, "POST", "/v1/databases/postgresql/"+dbName+"/restore", map[string]any{"snapshot_id": snapID}).Decode(t, &q)
 	srv.expectKilled(t)
 
 	// Someone made a database with the name the swap means to retire the
@@ -107,6 +111,9 @@ func TestRestore_SwapConflict_NeedsAttention(t *testing.T) {
 		t.Fatalf("listed: %+v", l.Databases)
 	}
 	t.Logf("reason: %s", *l.Databases[0].StatusReason)
+	if got := getRestore(t, c, env.BaseURL, dbName, q.RestoreID); got.Status != "failed" {
+		t.Fatalf("the restore shows %+v", got)
+	}
 	if _, pending := metadataState(t, dbName); pending != 0 {
 		t.Fatalf("%d operations pending: the reconciler would retry for ever", pending)
 	}
@@ -133,8 +140,10 @@ func TestRestore_SwapConflict_NeedsAttention(t *testing.T) {
 func TestRestore_ToNewName_NeedsCreatePermission(t *testing.T) {
 	testenv.Need(t, env)
 	c := env.NewCustomer(t)
-	dbName, snapID := snapshotOn(t, c, env.BaseURL, "perm")
-	k := env.NewKey(t, c.CustomerID, false, cellar.PermDatabaseRead, cellar.PermDatabaseUpdate)
+	srv := startProcess(t, "")
+	base := "http://" + srv.addr
+	dbName, snapID := snapshotOn(t, c, base, "perm")
+	k := env.NewKey(t, c.CustomerID, false, cellar.PermDatabaseRead, cellar.PermDatabaseUpdate).WithBaseURL(base)
 	r := k.Do(t, "POST", "/v1/databases/postgresql/"+dbName+"/restore", map[string]any{"snapshot_id": snapID, "target_db_name": "sneaky"})
 	if r.Status != http.StatusForbidden {
 		t.Fatalf("restore to a new name without database:create answered %d: %s", r.Status, r.Body)
@@ -142,5 +151,9 @@ func TestRestore_ToNewName_NeedsCreatePermission(t *testing.T) {
 	if got := env.Inspect(t, "postgresql", c.CustomerID, strings.Replace(dbName, "_perm", "_sneaky", 1)); got.Database || got.User || got.Secret {
 		t.Fatalf("a refused restore made: %+v", got)
 	}
-	k.Expect(t, http.StatusOK, "POST", "/v1/databases/postgresql/"+dbName+"/restore", map[string]any{"snapshot_id": snapID})
+	var q restoreJob
+	k.Expect(t, http.StatusAccepted, "POST", "/v1/databases/postgresql/"+dbName+"/restore", map[string]any{"snapshot_id": snapID}).Decode(t, &q)
+	if got := waitRestore(t, k, base, dbName, q.RestoreID); got.Status != "completed" {
+		t.Fatalf("in-place restore with database:update: %+v", got)
+	}
 }

@@ -39,14 +39,6 @@ func (r *RestoreRequest) Validate() error {
 	return nil
 }
 
-// RestoreResult says where a snapshot was restored. A restore to a new
-// database also carries that database's credentials, shown once.
-type RestoreResult struct {
-	Database   string
-	SnapshotID string
-	New        *CreateResult
-}
-
 // restoreDetails is what a restore records before it acts. Nothing secret:
 // the load login's password lives only in memory, and a settle gives the
 // login a fresh one to clean up with.
@@ -70,57 +62,6 @@ type restoreDetails struct {
 // the database is as it was before.
 var errRestoreUndone = errors.New("the restore failed and was undone; the database was not changed")
 
-// Restore loads a snapshot. The snapshot is restored into a fresh database
-// first and swapped in only when that succeeded, so a failed or interrupted
-// restore never leaves the customer with a broken database; sessions are
-// ended at the swap. With target_db_name, a new database is made for the
-// same customer (naming rules apply; it needs database:create as well) and
-// the snapshot is swapped into it the same way.
-func (s *Service) Restore(ctx context.Context, c Caller, dbType, dbName string, req RestoreRequest) (*RestoreResult, error) {
-	if err := c.Require(cellar.PermDatabaseUpdate); err != nil {
-		return nil, err
-	}
-	if req.TargetDBName != nil {
-		// It makes a database.
-		if err := c.Require(cellar.PermDatabaseCreate); err != nil {
-			return nil, err
-		}
-	}
-	engine, err := parseTarget(dbType, dbName)
-	if err != nil {
-		return nil, err
-	}
-	if err := req.Validate(); err != nil {
-		return nil, err
-	}
-	db, _, err := s.readActive(ctx, c, engine, dbName)
-	if err != nil {
-		return nil, err
-	}
-	snap, err := s.store.GetCustomerSnapshot(ctx, store.GetCustomerSnapshotParams{CustomerID: db.CustomerID, DatabaseID: db.ID, ID: req.SnapshotID})
-	if store.IsNotFound(err) {
-		return nil, cellar.NotFound("snapshot", req.SnapshotID)
-	}
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), restoreTimeout(snap))
-	defer cancel()
-	// Checked before anything is touched.
-	check, err := s.openVerified(ctx, snap)
-	if err != nil {
-		return nil, err
-	}
-	check.Close()
-	if req.TargetDBName != nil {
-		return s.restoreToNew(ctx, c, engine, db, snap, *req.TargetDBName)
-	}
-	if err := s.restoreInto(ctx, c, engine, snap, dbName, false); err != nil {
-		return nil, err
-	}
-	return &RestoreResult{Database: dbName, SnapshotID: snap.ID}, nil
-}
-
 // restoreTimeout is the deadline of a restore, from the snapshot's size:
 // a generous floor plus time for about 2 MB/s of compressed dump (loads run
 // several times slower than dumps, and indexes are built after).
@@ -132,31 +73,12 @@ func restoreTimeout(snap store.Snapshot) time.Duration {
 	return d
 }
 
-func (s *Service) restoreToNew(ctx context.Context, c Caller, engine cellar.Engine, src store.Database, snap store.Snapshot, target string) (*RestoreResult, error) {
-	suffix, _ := cellar.NormalizeRequestedName(target)
-	name := cellar.DatabaseName(src.CustomerID, engine, suffix)
-	if name == src.Name {
-		return nil, cellar.Invalid(cellar.FieldError{Field: "target_db_name", Message: "names the database itself; omit it to restore in place"})
-	}
-	res, existed, err := s.createNamed(ctx, c, engine, src.CustomerID, name, &suffix)
-	if err != nil {
-		return nil, err
-	}
-	if existed {
-		return nil, cellar.Errorf(cellar.CodeConflict, "database %s already exists; choose another target_db_name", name)
-	}
-	if err := s.restoreInto(ctx, c, engine, snap, name, true); err != nil {
-		return nil, err
-	}
-	return &RestoreResult{Database: name, SnapshotID: snap.ID, New: res}, nil
-}
-
 // restoreInto restores snap into the database name: it records the intent,
 // loads the snapshot into a fresh database as a login with the tenant's
 // rights only, and swaps it in. An error returned here has been undone
 // (or has left the database needing attention, which says so); a crash is
 // settled by settleRestore.
-func (s *Service) restoreInto(ctx context.Context, c Caller, engine cellar.Engine, snap store.Snapshot, name string, newDB bool) error {
+func (s *Service) restoreInto(ctx context.Context, c Caller, engine cellar.Engine, snap store.Snapshot, name string, newDB bool, restoreID *uuid.UUID) error {
 	h, err := s.lockActive(ctx, c, engine, name)
 	if err != nil {
 		return err
@@ -167,8 +89,17 @@ func (s *Service) restoreInto(ctx context.Context, c Caller, engine cellar.Engin
 		d.Login = provision.PGLoadLoginPrefix + randomHex(6)
 	}
 	raw, _ := json.Marshal(d)
-	op, err := h.lk.InsertOperationWithDetails(ctx, store.InsertOperationWithDetailsParams{
-		ID: uuid.New(), DatabaseID: h.db.ID, Kind: opRestore, Actor: c.KeyPrefix, RequestID: c.RequestID, Details: raw,
+	var op store.Operation
+	err = h.lk.InTx(ctx, func(q *store.Queries) error {
+		var err error
+		op, err = q.InsertOperationWithDetails(ctx, store.InsertOperationWithDetailsParams{
+			ID: uuid.New(), DatabaseID: h.db.ID, Kind: opRestore, Actor: c.KeyPrefix, RequestID: c.RequestID, Details: raw,
+		})
+		if err != nil || restoreID == nil {
+			return err
+		}
+		// The job's row learns its operation in the same transaction.
+		return q.StartRestore(ctx, store.StartRestoreParams{ID: *restoreID, OperationID: &op.ID})
 	})
 	if err != nil {
 		return fmt.Errorf("record restore intent: %w", err)

@@ -20,6 +20,8 @@ import (
 // that a recorded snapshot always has a job to take it.
 type JobQueue interface {
 	EnqueueSnapshot(ctx context.Context, tx pgx.Tx, snapshotID string) error
+	// EnqueueRestore queues a restore job that may run for up to timeout.
+	EnqueueRestore(ctx context.Context, tx pgx.Tx, restoreID string, timeout time.Duration) error
 }
 
 // SetJobQueue connects the background job runner. It is set after New

@@ -144,6 +144,23 @@ type Operation struct {
 	Details    []byte
 }
 
+type Restore struct {
+	ID               uuid.UUID
+	CustomerID       string
+	SourceDatabaseID uuid.UUID
+	TargetDatabaseID uuid.UUID
+	SnapshotID       string
+	NewDatabase      bool
+	Status           string
+	Error            *string
+	OperationID      *uuid.UUID
+	Actor            string
+	RequestID        string
+	CreatedAt        time.Time
+	StartedAt        *time.Time
+	FinishedAt       *time.Time
+}
+
 type Server struct {
 	ID              int64
 	Name            string
