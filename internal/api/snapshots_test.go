@@ -210,7 +210,7 @@ func TestSnapshots_RoundTrip_InPlaceAndToNewName(t *testing.T) {
 
 			// Restore to a new name: a new database with its own credentials.
 			var out struct {
-				DBName           string `json:"db_name"`
+				DBName           string `json:"target_db_name"`
 				Password         string `json:"password"`
 				ConnectionString string `json:"connection_string"`
 			}

@@ -204,7 +204,8 @@ func dropLoadLogin(ctx context.Context, drv provision.Driver, db store.Database,
 // the swap did not take effect it is undone; if it did, it is completed
 // now; if it is stuck between the two, the database needs attention.
 func (s *Service) swapIn(ctx context.Context, lk *store.Lock, drv provision.Driver, srv store.Server, db store.Database, op store.Operation, d restoreDetails, remoteAddr string) error {
-	err := dropLoadLogin(ctx, drv, db, d, d.Temp, db.Name)
+	// Before the swap the login's session only ever reached the copy.
+	err := dropLoadLogin(ctx, drv, db, d, d.Temp)
 	if err == nil {
 		err = s.fail.Hit("restore.swap")
 	}
