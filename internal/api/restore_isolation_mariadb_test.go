@@ -112,8 +112,8 @@ func TestRestore_MariaDB_DefinerObjectsGainNothing(t *testing.T) {
 			UNION ALL SELECT CONCAT('trigger ', TRIGGER_NAME, ' ', DEFINER) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ?
 			UNION ALL SELECT CONCAT('event ', EVENT_NAME, ' ', DEFINER) FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?`,
 			target.DBName, target.DBName, target.DBName, target.DBName)
-		if len(definers) != 6 {
-			t.Errorf("%s: objects after the restore: %v, want the 6 made", where, definers)
+		if len(definers) != 5 {
+			t.Errorf("%s: objects after the restore: %v, want the 5 made", where, definers)
 		}
 		for _, d := range definers {
 			if f := strings.Fields(d); len(f) != 3 || !strings.HasPrefix(f[2], target.Username+"@") {

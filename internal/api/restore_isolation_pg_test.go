@@ -135,7 +135,7 @@ func pgEscalationScenario(t *testing.T, setup, tables, ran []string) {
 		if got := pgQueryAll(t, ts.Conn, tables); !slices.Equal(got, want) {
 			t.Errorf("%s: data differs after the restore:\n got %v\nwant %v", where, got, want)
 		}
-		log := pgQueryAll(t, ts.Conn, []string{`SELECT at || ' as ' || sess || '/' || cur || ': ' || outcome FROM esc_log ORDER BY 1`})
+		log := pgQueryAll(t, ts.Conn, []string{`SELECT DISTINCT at || ' as ' || sess || '/' || cur || ': ' || outcome FROM esc_log ORDER BY 1`})
 		t.Logf("%s: tenant code ran: %v", where, log)
 		for _, l := range log {
 			if strings.Contains(l, "escalated") {
@@ -279,10 +279,10 @@ func TestRestore_PostgreSQL_TriggerCannotEscalate(t *testing.T) {
 	pgEscalationScenario(t, []string{
 		`CREATE TABLE audit (n int)`,
 		`CREATE FUNCTION audit_trg() RETURNS trigger LANGUAGE plpgsql AS $f$
-		BEGIN PERFORM esc('trigger'); RETURN NEW; END $f$`,
+		BEGIN PERFORM public.esc('trigger'); RETURN NEW; END $f$`,
 		`CREATE TRIGGER audit_esc BEFORE INSERT ON audit FOR EACH ROW EXECUTE FUNCTION audit_trg()`,
 		`CREATE FUNCTION touch() RETURNS int LANGUAGE plpgsql AS $f$
-		BEGIN INSERT INTO audit VALUES (1); RETURN 1; END $f$`,
+		BEGIN INSERT INTO public.audit VALUES (1); RETURN 1; END $f$`,
 		`CREATE MATERIALIZED VIEW touched AS SELECT touch() AS t`,
 		`TRUNCATE audit`,
 	}, []string{`SELECT t FROM touched`}, []string{"trigger"})
@@ -313,7 +313,7 @@ func TestRestore_PostgreSQL_ViewCannotEscalate(t *testing.T) {
 func TestRestore_PostgreSQL_EventTriggerAttemptGainsNothing(t *testing.T) {
 	e := testenv.Need(t, env)
 	pgEscalationScenario(t, []string{
-		`CREATE FUNCTION evt() RETURNS event_trigger LANGUAGE plpgsql AS $f$ BEGIN PERFORM esc('always event'); END $f$`,
+		`CREATE FUNCTION evt() RETURNS event_trigger LANGUAGE plpgsql AS $f$ BEGIN PERFORM public.esc('always event'); END $f$`,
 		`DO $$ BEGIN CREATE EVENT TRIGGER esc_evt ON ddl_command_end EXECUTE FUNCTION evt();
 		   EXCEPTION WHEN insufficient_privilege THEN NULL; END $$`,
 		`CREATE TABLE t (n int)`,
