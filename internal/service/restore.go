@@ -84,6 +84,10 @@ func (s *Service) restoreInto(ctx context.Context, c Caller, engine cellar.Engin
 		return err
 	}
 	defer h.release()
+	drv, err := s.fleet.driver(ctx, h.srv)
+	if err != nil {
+		return err
+	}
 	d := restoreDetails{SnapshotID: snap.ID, Temp: "cellar_restore_" + randomHex(4), Retired: "cellar_retired_" + randomHex(4), NewDatabase: newDB}
 	if engine == cellar.PostgreSQL {
 		d.Login = provision.PGLoadLoginPrefix + randomHex(6)
@@ -104,14 +108,10 @@ func (s *Service) restoreInto(ctx context.Context, c Caller, engine cellar.Engin
 	if err != nil {
 		return fmt.Errorf("record restore intent: %w", err)
 	}
-	if err := s.fail.Hit("restore.after_intent"); err != nil {
-		return err
+	err = s.fail.Hit("restore.after_intent")
+	if err == nil {
+		err = drv.EnsureDatabase(ctx, d.Temp, h.db.Username)
 	}
-	drv, err := s.fleet.driver(ctx, h.srv)
-	if err != nil {
-		return err
-	}
-	err = drv.EnsureDatabase(ctx, d.Temp, h.db.Username)
 	if err == nil {
 		err = s.load(ctx, drv, h.srv, h.db, snap, d)
 	}
