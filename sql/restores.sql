@@ -20,3 +20,10 @@ WHERE id = $1 AND status IN ('pending', 'running');
 -- name: FinishRestore :exec
 UPDATE restores SET status = $2, error = $3, finished_at = now()
 WHERE id = $1 AND status IN ('pending', 'running');
+
+-- name: GetActiveRestore :one
+-- The pending or running restore of a target database, with the state of
+-- its operation if it has one.
+SELECT r.*, o.state AS operation_state
+FROM restores r LEFT JOIN operations o ON o.id = r.operation_id
+WHERE r.target_database_id = $1 AND r.status IN ('pending', 'running');

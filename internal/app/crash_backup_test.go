@@ -166,6 +166,9 @@ func TestCrash_KillDuringRestore(t *testing.T) {
 			if got := getRestore(t, c, env.BaseURL, db.DBName, q.RestoreID); got.Status != want {
 				t.Fatalf("restore shows %+v, want %s", got, want)
 			}
+			// And it does not hold the database's restore slot: another
+			// restore may be asked for (it only queues: no worker here).
+			c.Expect(t, http.StatusAccepted, "POST", "/v1/databases/postgresql/"+db.DBName+"/restore", map[string]any{"snapshot_id": snap.SnapshotID})
 			// The customer's own credentials still work on the live database.
 			var creds struct {
 				ConnectionString string `json:"connection_string"`

@@ -92,6 +92,7 @@ func (s *Service) Restore(ctx context.Context, c Caller, dbType, dbName string, 
 	target, job := src, &RestoreJob{Engine: engine, Database: src.Name, Target: src.Name, SnapshotID: snap.ID}
 	ctx, cancel := detached(ctx)
 	defer cancel()
+	s.closeSettledRestore(ctx, src.ID)
 	if req.TargetDBName != nil {
 		suffix, _ := cellar.NormalizeRequestedName(*req.TargetDBName)
 		name := cellar.DatabaseName(src.CustomerID, engine, suffix)
@@ -147,6 +148,22 @@ func (s *Service) dropNewTarget(ctx context.Context, engine cellar.Engine, name,
 	}
 	if err != nil {
 		s.log.ErrorContext(ctx, "delete the new database of a restore that did not start", "db", name, "err", err)
+	}
+}
+
+// closeSettledRestore records the outcome of the target's active restore
+// if its operation has been settled (its process died, the reconciler
+// finished or undid it), so that it does not hold the one-restore-at-a-time
+// slot until River takes its job up again.
+func (s *Service) closeSettledRestore(ctx context.Context, target uuid.UUID) {
+	r, err := s.store.GetActiveRestore(ctx, target)
+	if err != nil || r.OperationState == nil {
+		return
+	}
+	if st, reason := outcomeOf(*r.OperationState, r.NewDatabase); st != "" {
+		if err := s.finishRestoreJob(ctx, r.ID, st, reason); err != nil {
+			s.log.WarnContext(ctx, "record the outcome of a settled restore", "restore", r.ID, "err", err)
+		}
 	}
 }
 

@@ -28,6 +28,55 @@ func (q *Queries) FinishRestore(ctx context.Context, arg FinishRestoreParams) er
 	return err
 }
 
+const getActiveRestore = `-- name: GetActiveRestore :one
+SELECT r.id, r.customer_id, r.source_database_id, r.target_database_id, r.snapshot_id, r.new_database, r.status, r.error, r.operation_id, r.actor, r.request_id, r.created_at, r.started_at, r.finished_at, o.state AS operation_state
+FROM restores r LEFT JOIN operations o ON o.id = r.operation_id
+WHERE r.target_database_id = $1 AND r.status IN ('pending', 'running')
+`
+
+type GetActiveRestoreRow struct {
+	ID               uuid.UUID
+	CustomerID       string
+	SourceDatabaseID uuid.UUID
+	TargetDatabaseID uuid.UUID
+	SnapshotID       string
+	NewDatabase      bool
+	Status           string
+	Error            *string
+	OperationID      *uuid.UUID
+	Actor            string
+	RequestID        string
+	CreatedAt        time.Time
+	StartedAt        *time.Time
+	FinishedAt       *time.Time
+	OperationState   *string
+}
+
+// The pending or running restore of a target database, with the state of
+// its operation if it has one.
+func (q *Queries) GetActiveRestore(ctx context.Context, targetDatabaseID uuid.UUID) (GetActiveRestoreRow, error) {
+	row := q.db.QueryRow(ctx, getActiveRestore, targetDatabaseID)
+	var i GetActiveRestoreRow
+	err := row.Scan(
+		&i.ID,
+		&i.CustomerID,
+		&i.SourceDatabaseID,
+		&i.TargetDatabaseID,
+		&i.SnapshotID,
+		&i.NewDatabase,
+		&i.Status,
+		&i.Error,
+		&i.OperationID,
+		&i.Actor,
+		&i.RequestID,
+		&i.CreatedAt,
+		&i.StartedAt,
+		&i.FinishedAt,
+		&i.OperationState,
+	)
+	return i, err
+}
+
 const getCustomerRestore = `-- name: GetCustomerRestore :one
 SELECT r.id, r.customer_id, r.source_database_id, r.target_database_id, r.snapshot_id, r.new_database, r.status, r.error, r.operation_id, r.actor, r.request_id, r.created_at, r.started_at, r.finished_at, o.state AS operation_state
 FROM restores r LEFT JOIN operations o ON o.id = r.operation_id
