@@ -8,9 +8,8 @@ SELECT * FROM restores WHERE id = $1;
 
 -- name: GetCustomerRestore :one
 -- A restore as its customer polls it, addressed through its source database.
-SELECT r.*, o.state AS operation_state
-FROM restores r LEFT JOIN operations o ON o.id = r.operation_id
-WHERE r.id = $1 AND r.customer_id = $2 AND r.source_database_id = $3;
+SELECT * FROM restores
+WHERE id = $1 AND customer_id = $2 AND source_database_id = $3;
 
 -- name: StartRestore :exec
 -- Links the restore's operation, in the transaction that records it.
@@ -21,9 +20,5 @@ WHERE id = $1 AND status IN ('pending', 'running');
 UPDATE restores SET status = $2, error = $3, finished_at = now()
 WHERE id = $1 AND status IN ('pending', 'running');
 
--- name: GetActiveRestore :one
--- The pending or running restore of a target database, with the state of
--- its operation if it has one.
-SELECT r.*, o.state AS operation_state
-FROM restores r LEFT JOIN operations o ON o.id = r.operation_id
-WHERE r.target_database_id = $1 AND r.status IN ('pending', 'running');
+-- name: GetRestoreByOperation :one
+SELECT * FROM restores WHERE operation_id = $1;

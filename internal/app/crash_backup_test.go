@@ -167,8 +167,11 @@ func TestCrash_KillDuringRestore(t *testing.T) {
 				t.Fatalf("restore shows %+v, want %s", got, want)
 			}
 			// And it does not hold the database's restore slot: another
-			// restore may be asked for (it only queues: no worker here).
+			// restore may be asked for. It only queues (no worker here),
+			// and the database is deleted at once, so that the next
+			// test's process finds nothing to do in that job.
 			c.Expect(t, http.StatusAccepted, "POST", "/v1/databases/postgresql/"+db.DBName+"/restore", map[string]any{"snapshot_id": snap.SnapshotID})
+			defer c.Expect(t, http.StatusOK, "DELETE", "/v1/databases/postgresql/"+db.DBName, nil)
 			// The customer's own credentials still work on the live database.
 			var creds struct {
 				ConnectionString string `json:"connection_string"`

@@ -298,6 +298,14 @@ func (s *Service) abandonRestore(ctx context.Context, lk *store.Lock, drv provis
 // fully loaded it is dropped (the live database is untouched); after, the
 // swap is completed.
 func (s *Service) settleRestore(ctx context.Context, lk *store.Lock, srv store.Server, db store.Database, op store.Operation) error {
+	err := s.settleRestoreOp(ctx, lk, srv, db, op)
+	if err == nil {
+		s.recordSettledRestore(ctx, op)
+	}
+	return err
+}
+
+func (s *Service) settleRestoreOp(ctx context.Context, lk *store.Lock, srv store.Server, db store.Database, op store.Operation) error {
 	var d restoreDetails
 	if err := json.Unmarshal(op.Details, &d); err != nil {
 		return fmt.Errorf("restore operation %s: %w", op.ID, err)

@@ -92,7 +92,6 @@ func (s *Service) Restore(ctx context.Context, c Caller, dbType, dbName string, 
 	target, job := src, &RestoreJob{Engine: engine, Database: src.Name, Target: src.Name, SnapshotID: snap.ID}
 	ctx, cancel := detached(ctx)
 	defer cancel()
-	s.closeSettledRestore(ctx, src.ID)
 	if req.TargetDBName != nil {
 		suffix, _ := cellar.NormalizeRequestedName(*req.TargetDBName)
 		name := cellar.DatabaseName(src.CustomerID, engine, suffix)
@@ -151,22 +150,6 @@ func (s *Service) dropNewTarget(ctx context.Context, engine cellar.Engine, name,
 	}
 }
 
-// closeSettledRestore records the outcome of the target's active restore
-// if its operation has been settled (its process died, the reconciler
-// finished or undid it), so that it does not hold the one-restore-at-a-time
-// slot until River takes its job up again.
-func (s *Service) closeSettledRestore(ctx context.Context, target uuid.UUID) {
-	r, err := s.store.GetActiveRestore(ctx, target)
-	if err != nil || r.OperationState == nil {
-		return
-	}
-	if st, reason := outcomeOf(*r.OperationState, r.NewDatabase); st != "" {
-		if err := s.finishRestoreJob(ctx, r.ID, st, reason); err != nil {
-			s.log.WarnContext(ctx, "record the outcome of a settled restore", "restore", r.ID, "err", err)
-		}
-	}
-}
-
 // GetRestore returns one restore of the addressed database, for polling.
 func (s *Service) GetRestore(ctx context.Context, c Caller, dbType, dbName, id string) (*RestoreJob, error) {
 	db, _, err := s.readTarget(ctx, c, cellar.PermDatabaseRead, dbType, dbName)
@@ -196,13 +179,6 @@ func (s *Service) GetRestore(ctx context.Context, c Caller, dbType, dbName, id s
 		ID: row.ID, Engine: cellar.Engine(db.Engine), Database: db.Name, Target: target, SnapshotID: row.SnapshotID,
 		Status: row.Status, Error: row.Error, CreatedAt: row.CreatedAt, StartedAt: row.StartedAt, FinishedAt: row.FinishedAt,
 	}
-	// A restore whose process died is as its settled operation says,
-	// until the job comes back to record it.
-	if row.Status == restoreRunning && row.OperationState != nil {
-		if st, reason := outcomeOf(*row.OperationState, row.NewDatabase); st != "" {
-			job.Status, job.Error = st, reason
-		}
-	}
 	return job, nil
 }
 
@@ -223,6 +199,26 @@ func outcomeOf(opState string, newDB bool) (string, *string) {
 		return restoreFailed, &reason
 	}
 	return "", nil
+}
+
+// recordSettledRestore records the outcome of the restore whose operation
+// op the reconciler has just settled (its process died), so that the
+// client polling it sees the end at once and the database's one-restore
+// slot is free, without waiting for River to take the job up again.
+func (s *Service) recordSettledRestore(ctx context.Context, op store.Operation) {
+	r, err := s.store.GetRestoreByOperation(ctx, &op.ID)
+	if err != nil || (r.Status != restorePending && r.Status != restoreRunning) {
+		return
+	}
+	settled, err := s.store.GetOperation(ctx, op.ID)
+	if err != nil {
+		return
+	}
+	if st, reason := outcomeOf(settled.State, r.NewDatabase); st != "" {
+		if err := s.finishRestoreJob(ctx, r.ID, st, reason); err != nil {
+			s.log.WarnContext(ctx, "record the outcome of a settled restore", "restore", r.ID, "err", err)
+		}
+	}
 }
 
 // RunRestore is the restore job. It returns an error only for the job to

@@ -7,7 +7,6 @@ package store
 
 import (
 	"context"
-	"time"
 
 	"github.com/google/uuid"
 )
@@ -28,59 +27,9 @@ func (q *Queries) FinishRestore(ctx context.Context, arg FinishRestoreParams) er
 	return err
 }
 
-const getActiveRestore = `-- name: GetActiveRestore :one
-SELECT r.id, r.customer_id, r.source_database_id, r.target_database_id, r.snapshot_id, r.new_database, r.status, r.error, r.operation_id, r.actor, r.request_id, r.created_at, r.started_at, r.finished_at, o.state AS operation_state
-FROM restores r LEFT JOIN operations o ON o.id = r.operation_id
-WHERE r.target_database_id = $1 AND r.status IN ('pending', 'running')
-`
-
-type GetActiveRestoreRow struct {
-	ID               uuid.UUID
-	CustomerID       string
-	SourceDatabaseID uuid.UUID
-	TargetDatabaseID uuid.UUID
-	SnapshotID       string
-	NewDatabase      bool
-	Status           string
-	Error            *string
-	OperationID      *uuid.UUID
-	Actor            string
-	RequestID        string
-	CreatedAt        time.Time
-	StartedAt        *time.Time
-	FinishedAt       *time.Time
-	OperationState   *string
-}
-
-// The pending or running restore of a target database, with the state of
-// its operation if it has one.
-func (q *Queries) GetActiveRestore(ctx context.Context, targetDatabaseID uuid.UUID) (GetActiveRestoreRow, error) {
-	row := q.db.QueryRow(ctx, getActiveRestore, targetDatabaseID)
-	var i GetActiveRestoreRow
-	err := row.Scan(
-		&i.ID,
-		&i.CustomerID,
-		&i.SourceDatabaseID,
-		&i.TargetDatabaseID,
-		&i.SnapshotID,
-		&i.NewDatabase,
-		&i.Status,
-		&i.Error,
-		&i.OperationID,
-		&i.Actor,
-		&i.RequestID,
-		&i.CreatedAt,
-		&i.StartedAt,
-		&i.FinishedAt,
-		&i.OperationState,
-	)
-	return i, err
-}
-
 const getCustomerRestore = `-- name: GetCustomerRestore :one
-SELECT r.id, r.customer_id, r.source_database_id, r.target_database_id, r.snapshot_id, r.new_database, r.status, r.error, r.operation_id, r.actor, r.request_id, r.created_at, r.started_at, r.finished_at, o.state AS operation_state
-FROM restores r LEFT JOIN operations o ON o.id = r.operation_id
-WHERE r.id = $1 AND r.customer_id = $2 AND r.source_database_id = $3
+SELECT id, customer_id, source_database_id, target_database_id, snapshot_id, new_database, status, error, operation_id, actor, request_id, created_at, started_at, finished_at FROM restores
+WHERE id = $1 AND customer_id = $2 AND source_database_id = $3
 `
 
 type GetCustomerRestoreParams struct {
@@ -89,28 +38,10 @@ type GetCustomerRestoreParams struct {
 	SourceDatabaseID uuid.UUID
 }
 
-type GetCustomerRestoreRow struct {
-	ID               uuid.UUID
-	CustomerID       string
-	SourceDatabaseID uuid.UUID
-	TargetDatabaseID uuid.UUID
-	SnapshotID       string
-	NewDatabase      bool
-	Status           string
-	Error            *string
-	OperationID      *uuid.UUID
-	Actor            string
-	RequestID        string
-	CreatedAt        time.Time
-	StartedAt        *time.Time
-	FinishedAt       *time.Time
-	OperationState   *string
-}
-
 // A restore as its customer polls it, addressed through its source database.
-func (q *Queries) GetCustomerRestore(ctx context.Context, arg GetCustomerRestoreParams) (GetCustomerRestoreRow, error) {
+func (q *Queries) GetCustomerRestore(ctx context.Context, arg GetCustomerRestoreParams) (Restore, error) {
 	row := q.db.QueryRow(ctx, getCustomerRestore, arg.ID, arg.CustomerID, arg.SourceDatabaseID)
-	var i GetCustomerRestoreRow
+	var i Restore
 	err := row.Scan(
 		&i.ID,
 		&i.CustomerID,
@@ -126,7 +57,6 @@ func (q *Queries) GetCustomerRestore(ctx context.Context, arg GetCustomerRestore
 		&i.CreatedAt,
 		&i.StartedAt,
 		&i.FinishedAt,
-		&i.OperationState,
 	)
 	return i, err
 }
@@ -137,6 +67,32 @@ SELECT id, customer_id, source_database_id, target_database_id, snapshot_id, new
 
 func (q *Queries) GetRestore(ctx context.Context, id uuid.UUID) (Restore, error) {
 	row := q.db.QueryRow(ctx, getRestore, id)
+	var i Restore
+	err := row.Scan(
+		&i.ID,
+		&i.CustomerID,
+		&i.SourceDatabaseID,
+		&i.TargetDatabaseID,
+		&i.SnapshotID,
+		&i.NewDatabase,
+		&i.Status,
+		&i.Error,
+		&i.OperationID,
+		&i.Actor,
+		&i.RequestID,
+		&i.CreatedAt,
+		&i.StartedAt,
+		&i.FinishedAt,
+	)
+	return i, err
+}
+
+const getRestoreByOperation = `-- name: GetRestoreByOperation :one
+SELECT id, customer_id, source_database_id, target_database_id, snapshot_id, new_database, status, error, operation_id, actor, request_id, created_at, started_at, finished_at FROM restores WHERE operation_id = $1
+`
+
+func (q *Queries) GetRestoreByOperation(ctx context.Context, operationID *uuid.UUID) (Restore, error) {
+	row := q.db.QueryRow(ctx, getRestoreByOperation, operationID)
 	var i Restore
 	err := row.Scan(
 		&i.ID,
