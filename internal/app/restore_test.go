@@ -157,3 +157,93 @@ func TestRestore_ToNewName_NeedsCreatePermission(t *testing.T) {
 		t.Fatalf("in-place restore with database:update: %+v", got)
 	}
 }
+
+// TestRestore_SwapErrorRollsBack_MariaDB: the same as on PostgreSQL: a
+// failed swap is undone at once and never applied later.
+func TestRestore_SwapErrorRollsBack_MariaDB(t *testing.T) {
+	testenv.Need(t, env)
+	c := env.NewCustomer(t)
+	srv := startProcess(t, "restore.swap=error")
+	base := "http://" + srv.addr
+	cs := c.WithBaseURL(base)
+	var db struct {
+		DBName string `json:"db_name"`
+	}
+	cs.Expect(t, http.StatusCreated, "POST", "/v1/databases", map[string]any{"db_type": "mariadb", "requested_name": "swapfail"}).Decode(t, &db)
+	admin := env.MariaDB(t)
+	rows := func() int {
+		t.Helper()
+		var n int
+		if err := admin.QueryRow("SELECT COUNT(*) FROM `" + db.DBName + "`.t").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for _, q := range []string{
+		"CREATE TABLE `" + db.DBName + "`.t (x INT PRIMARY KEY)",
+		"INSERT INTO `" + db.DBName + "`.t VALUES (1), (2), (3)",
+	} {
+		if _, err := admin.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var snap snapshot
+	cs.Expect(t, http.StatusAccepted, "POST", "/v1/databases/mariadb/"+db.DBName+"/snapshots", nil).Decode(t, &snap)
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		var l struct {
+			Snapshots []snapshot `json:"snapshots"`
+		}
+		cs.Expect(t, http.StatusOK, "GET", "/v1/databases/mariadb/"+db.DBName+"/snapshots", nil).Decode(t, &l)
+		if len(l.Snapshots) == 1 && l.Snapshots[0].Status == "completed" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("snapshot did not complete")
+		}
+	}
+	if _, err := admin.Exec("INSERT INTO `" + db.DBName + "`.t VALUES (4), (5)"); err != nil {
+		t.Fatal(err)
+	}
+	var q restoreJob
+	cs.Expect(t, http.StatusAccepted, "POST", "/v1/databases/mariadb/"+db.DBName+"/restore", map[string]any{"snapshot_id": snap.SnapshotID}).Decode(t, &q)
+	var got restoreJob
+	for deadline := time.Now().Add(5 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		cs.Expect(t, http.StatusOK, "GET", "/v1/databases/mariadb/"+db.DBName+"/restores/"+q.RestoreID, nil).Decode(t, &got)
+		if got.Status == "completed" || got.Status == "failed" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("restore did not finish: %+v", got)
+		}
+	}
+	if got.Status != "failed" {
+		t.Fatalf("restore with a failing swap: %+v", got)
+	}
+	check := func(when string) {
+		t.Helper()
+		if n := rows(); n != 5 {
+			t.Fatalf("%s: the live database has %d rows, want the 5 it had", when, n)
+		}
+		var left []string
+		r, err := admin.Query("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE 'cellar\\_restore\\_%' OR SCHEMA_NAME LIKE 'cellar\\_retired\\_%'")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for r.Next() {
+			var n string
+			r.Scan(&n)
+			left = append(left, n)
+		}
+		r.Close()
+		if len(left) != 0 {
+			t.Fatalf("%s: temporary databases left: %v", when, left)
+		}
+		if _, pending := metadataState(t, db.DBName); pending != 0 {
+			t.Fatalf("%s: %d operations pending", when, pending)
+		}
+	}
+	check("after the failed restore")
+	reconcile(t)
+	c.Expect(t, http.StatusOK, "PATCH", "/v1/databases/mariadb/"+db.DBName, map[string]any{"description": "still mine"})
+	check("after reconcile and a change")
+}
