@@ -124,10 +124,15 @@ doc={
      "responses":dict({"200":js(ref("SuccessResponse")),"404":prob("No such snapshot or database for this customer")},**std_err)})
   },
   "/v1/databases/{db_type}/{db_name}/restore":{
-   "post":mut({"operationId":"restoreSnapshot","summary":"Restore from snapshot","description":"The snapshot's SHA-256 and readability are checked first; a corrupt snapshot is 409 and nothing is touched. In place: the snapshot is restored into a fresh database, then swapped in (PostgreSQL: two renames in one transaction; MariaDB: one atomic RENAME TABLE of every table, then views, triggers and routines), so a failed or interrupted restore never leaves a broken database; sessions are ended at the swap. With target_db_name: a new database cust_{customer_id}_{pg|my}_{target_db_name} is created (naming rules apply) and its credentials are returned once. Requires database:update.",
+   "post":mut({"operationId":"restoreSnapshot","summary":"Restore from snapshot","description":"Queues the restore and answers 202 at once with the restore to poll (Location: GET …/restores/{restore_id}): status pending → running → completed, or failed with the reason in error. Restores run as background jobs with a deadline that grows with the snapshot's size. The job checks the snapshot's SHA-256 and readability first; a corrupt snapshot fails the restore and nothing is touched. One restore at a time per database (409 otherwise). In place: the snapshot is restored into a fresh database, then swapped in (PostgreSQL: two renames in one transaction; MariaDB: one atomic RENAME TABLE of every table, then views, triggers and routines), so a failed or interrupted restore never leaves a broken database; sessions are ended at the swap. With target_db_name: a new database cust_{customer_id}_{pg|my}_{target_db_name} is created at once (naming rules apply) and its credentials are returned once in the 202 answer (Cache-Control: no-store), while the snapshot is loaded into it in the background; that also requires database:create, and a restore to a new name that fails deletes the new database again. The snapshot is loaded by a login with the tenant's rights only (PostgreSQL: a temporary role whose only right is membership in the owner; MariaDB: the owner's account, definers rewritten to it), never by an administrator, so tenant code that runs during the load (constraints, defaults, triggers, index expressions, materialized views) gains nothing. A restore that fails is undone (the database is unchanged) and is never applied later; one that can neither finish nor be undone leaves the database in status needs_attention. Requires database:update.",
      "parameters":[dbtype,dbname],
      "requestBody":{"required":True,"content":{"application/json":{"schema":ref("RestoreRequest")}}},
-     "responses":dict({"200":js(ref("RestoreResponse"),"Restored",nostore),"404":prob("No such snapshot or database for this customer"),"413":prob("Body too large"),"415":prob("Content-Type is not application/json"),"503":prob("A server is unreachable")},**std_err)})
+     "responses":dict({"202":js(ref("Restore"),"Queued; poll the Location",dict(nostore,Location={"description":"Where to poll the restore","schema":{"type":"string"}})),"404":prob("No such snapshot or database for this customer"),"409":prob("The snapshot is not completed, a restore of the database is already pending or running, the target name is taken, or the database needs attention"),"413":prob("Body too large"),"415":prob("Content-Type is not application/json"),"503":prob("A server is unreachable, or restores are not available")},**std_err)})
+  },
+  "/v1/databases/{db_type}/{db_name}/restores/{restore_id}":{
+   "get":{"operationId":"getRestore","summary":"Get restore","description":"A restore of this database (the one addressed by POST …/restore), for polling: status pending → running → completed | failed (error says why, and what became of the database). Never carries credentials. Requires database:read.",
+     "parameters":[dbtype,dbname,{"name":"restore_id","in":"path","required":True,"schema":{"type":"string"}}],
+     "responses":dict({"200":js(ref("Restore")),"404":prob("No such restore or database for this customer"),"409":prob("The database is being created or deleted"),"422":prob("Malformed db_type or db_name")},**std_err)}
   },
   "/v1/databases/{db_type}/{db_name}/backup-policy":{
    "get":{"operationId":"getBackupPolicy","summary":"Get backup policy","description":"A database without a policy shows the disabled defaults. Requires database:read.",
@@ -226,7 +231,9 @@ doc={
    "Database":{"type":"object","additionalProperties":False,
      "required":["db_name","db_type","username","status","host","port","server","customer_id","description","connection_limit","created_at"],
      "properties":{"db_name":{"type":"string"},"db_type":{"type":"string","enum":["postgresql","mariadb"]},"username":{"type":"string"},
-       "status":{"type":"string","enum":["creating","active","deleting"]},"host":{"type":"string"},"port":{"type":"integer"},"server":{"type":"string"},
+       "status":{"type":"string","enum":["creating","active","deleting","needs_attention"],"description":"needs_attention: a restore could neither finish nor be undone; status_reason says why. Changes answer 409 with the reason; delete still works."},
+       "status_reason":{"type":"string","description":"Why the status is needs_attention; absent otherwise."},
+       "host":{"type":"string"},"port":{"type":"integer"},"server":{"type":"string"},
        "customer_id":{"type":"string"},"description":nullable("string"),"connection_limit":nullable("integer"),"created_at":{"type":"string","format":"date-time"}}},
    "DatabaseList":{"type":"object","required":["db_type","databases"],"additionalProperties":False,"properties":{"db_type":{"type":"string"},"databases":{"type":"array","items":ref("Database")}}},
    "Engine":{"type":"object","additionalProperties":False,"required":["db_type","name","version","versions","servers","available","capabilities"],
@@ -267,7 +274,7 @@ doc={
        "connection_limit":nullable("integer",description="null when unlimited"),
        "created_at":{"type":"string","format":"date-time"},"owner":{"type":"string"}}},
    "HistoryEvent":{"type":"object","additionalProperties":False,"required":["kind","occurred_at","actor","request_id","remote_addr","details"],
-     "properties":{"kind":{"type":"string","enum":["created","rotated","updated","restarted","deleted","access_rule_added","access_rule_deleted","access_rules_applied","snapshot_created","snapshot_deleted","restored","backup_policy_set"]},
+     "properties":{"kind":{"type":"string","enum":["created","rotated","updated","restarted","deleted","access_rule_added","access_rule_deleted","access_rules_applied","snapshot_created","snapshot_deleted","restored","needs_attention","backup_policy_set"]},
        "occurred_at":{"type":"string","format":"date-time"},"actor":{"type":"string","description":"Prefix of the API key that made the change"},
        "request_id":{"type":"string"},"remote_addr":{"type":"string"},"details":{"type":"object"}}},
    "HistoryEntry":{"type":"object","additionalProperties":False,"required":["db_name","db_type","username","status","server","customer_id","created_at","deleted_at","events","events_cursor"],
@@ -300,9 +307,15 @@ doc={
      "properties":{"db_name":{"type":"string"},"db_type":{"type":"string"},"snapshots":{"type":"array","items":ref("Snapshot")}}},
    "RestoreRequest":{"type":"object","additionalProperties":False,"required":["snapshot_id"],"properties":{
      "snapshot_id":{"type":"string"},"target_db_name":nullable("string",pattern="^[A-Za-z0-9_]{1,30}$",description="Restore into a new database with this name suffix")}},
-   "RestoreResponse":{"type":"object","additionalProperties":False,"required":["success","db_name","snapshot_id","message"],
-     "properties":{"success":{"type":"boolean"},"db_name":{"type":"string"},"snapshot_id":{"type":"string"},"message":{"type":"string"},
-       "username":{"type":"string","description":"Only for target_db_name: the new database's credentials, shown once"},"password":{"type":"string"},
+   "Restore":{"type":"object","additionalProperties":False,"required":["restore_id","db_type","db_name","target_db_name","snapshot_id","status","error","created_at","started_at","finished_at"],
+     "properties":{"restore_id":{"type":"string"},"db_type":{"type":"string","enum":["postgresql","mariadb"]},
+       "db_name":{"type":"string","description":"The database the restore was requested on"},
+       "target_db_name":{"type":"string","description":"Where the snapshot is restored: db_name, or the new database"},
+       "snapshot_id":{"type":"string"},"status":{"type":"string","enum":["pending","running","completed","failed"]},
+       "error":nullable("string",description="Why it failed, and what became of the database"),
+       "created_at":{"type":"string","format":"date-time"},"started_at":nullable("string",format="date-time"),"finished_at":nullable("string",format="date-time"),
+       "message":{"type":"string","description":"Only in the 202 answer"},
+       "username":{"type":"string","description":"Only in the 202 answer for target_db_name: the new database's credentials, shown once"},"password":{"type":"string"},
        "host":{"type":"string"},"port":{"type":"integer"},"connection_string":{"type":"string"}}},
    "BackupPolicyRequest":{"type":"object","additionalProperties":False,"required":["enabled"],"properties":{
      "enabled":{"type":"boolean"},"frequency":{"type":"string","enum":["hourly","daily","weekly"],"default":"daily"},

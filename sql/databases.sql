@@ -71,3 +71,9 @@ WHERE d.customer_id = @customer_id
        OR (d.created_at, d.id) > (sqlc.narg(after_created_at)::timestamptz, sqlc.narg(after_id)::uuid))
 ORDER BY d.created_at, d.id
 LIMIT @row_limit;
+
+-- name: SetDatabaseAttention :exec
+-- A database that needs a human (see migration 00007); changes answer 409
+-- with the reason until it is deleted.
+UPDATE databases SET attention_reason = $2, attention_op = $3, updated_at = now()
+WHERE id = $1;

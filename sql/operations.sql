@@ -25,3 +25,6 @@ WHERE id = $1 AND state = 'pending';
 
 -- name: SetOperationDetails :exec
 UPDATE operations SET details = $2, updated_at = now() WHERE id = $1 AND state = 'pending';
+
+-- name: GetOperation :one
+SELECT * FROM operations WHERE id = $1;

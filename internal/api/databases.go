@@ -98,6 +98,7 @@ type databaseJSON struct {
 	DBType          string    `json:"db_type"`
 	Username        string    `json:"username"`
 	Status          string    `json:"status"`
+	StatusReason    *string   `json:"status_reason,omitempty"`
 	Host            string    `json:"host"`
 	Port            int       `json:"port"`
 	Server          string    `json:"server"`
@@ -122,7 +123,7 @@ func (s *Server) listDatabases(w http.ResponseWriter, r *http.Request) {
 	out := listDatabasesResponse{DBType: dbType, Databases: make([]databaseJSON, 0, len(dbs))}
 	for _, d := range dbs {
 		out.Databases = append(out.Databases, databaseJSON{
-			DBName: d.Name, DBType: string(d.Engine), Username: d.Username, Status: d.Status,
+			DBName: d.Name, DBType: string(d.Engine), Username: d.Username, Status: d.Status, StatusReason: d.StatusReason,
 			Host: d.Host, Port: d.Port, Server: d.Server, CustomerID: d.CustomerID,
 			Description: d.Description, ConnectionLimit: d.ConnectionLimit, CreatedAt: d.CreatedAt.UTC(),
 		})

@@ -393,6 +393,7 @@ func TestDay2_AnotherCustomersDatabaseIs404(t *testing.T) {
 			{"POST", "/snapshots", nil},
 			{"DELETE", "/snapshots/snap_20260101_000000_00000000", nil},
 			{"POST", "/restore", map[string]any{"snapshot_id": "snap_20260101_000000_00000000"}},
+			{"GET", "/restores/6f9619ff-8b86-d011-b42d-00c04fc964ff", nil},
 			{"GET", "/backup-policy", nil},
 			{"PUT", "/backup-policy", map[string]any{"enabled": true}},
 			{"DELETE", "", nil},

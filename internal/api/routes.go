@@ -53,6 +53,7 @@ func (s *Server) routes() http.Handler {
 		r.Get("/v1/databases/{db_type}/{db_name}/snapshots", s.listSnapshots)
 		r.Delete("/v1/databases/{db_type}/{db_name}/snapshots/{snapshot_id}", s.deleteSnapshot)
 		r.Post("/v1/databases/{db_type}/{db_name}/restore", s.restore)
+		r.Get("/v1/databases/{db_type}/{db_name}/restores/{restore_id}", s.getRestore)
 		r.Get("/v1/databases/{db_type}/{db_name}/backup-policy", s.getBackupPolicy)
 		r.Put("/v1/databases/{db_type}/{db_name}/backup-policy", s.setBackupPolicy)
 		r.Get("/v1/databases/{db_type}/{db_name}/metrics", s.databaseMetrics)

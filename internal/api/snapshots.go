@@ -84,41 +84,6 @@ func (s *Server) deleteSnapshot(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, successResponse{Success: true, Message: "Snapshot " + id + " deleted"})
 }
 
-type restoreResponse struct {
-	Success          bool    `json:"success"`
-	DBName           string  `json:"db_name"`
-	SnapshotID       string  `json:"snapshot_id"`
-	Message          string  `json:"message"`
-	Username         *string `json:"username,omitempty"`
-	Password         *string `json:"password,omitempty"`
-	Host             *string `json:"host,omitempty"`
-	Port             *int    `json:"port,omitempty"`
-	ConnectionString *string `json:"connection_string,omitempty"`
-}
-
-func (s *Server) restore(w http.ResponseWriter, r *http.Request) {
-	req, err := decode[service.RestoreRequest](r)
-	if err != nil {
-		writeError(w, r, s.log, err)
-		return
-	}
-	res, err := s.svc.Restore(r.Context(), caller(r), chi.URLParam(r, "db_type"), chi.URLParam(r, "db_name"), req)
-	if err != nil {
-		writeError(w, r, s.log, err)
-		return
-	}
-	out := restoreResponse{Success: true, DBName: res.Database, SnapshotID: res.SnapshotID,
-		Message: "Snapshot " + res.SnapshotID + " restored into " + res.Database + "; its sessions were ended at the swap"}
-	if n := res.New; n != nil {
-		cs := n.ConnectionString()
-		out.Username, out.Password, out.Host, out.Port, out.ConnectionString = &n.Username, &n.Password, &n.Host, &n.Port, &cs
-		out.Message = "Snapshot " + res.SnapshotID + " restored into the new database " + res.Database + "; store the password now, it will not be shown again"
-		rememberSecret(r.Context(), n.Password, n.SecretPath, n.SecretVersion)
-		noStore(w)
-	}
-	writeJSON(w, http.StatusOK, out)
-}
-
 type backupPolicyJSON struct {
 	DBName        string     `json:"db_name"`
 	DBType        string     `json:"db_type"`

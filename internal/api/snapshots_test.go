@@ -195,7 +195,7 @@ func TestSnapshots_RoundTrip_InPlaceAndToNewName(t *testing.T) {
 			if fingerprint(t, engine, s) == want {
 				t.Fatal("the change did not change the fingerprint")
 			}
-			c.Expect(t, http.StatusOK, "POST", path(db, "/restore"), map[string]any{"snapshot_id": snap.SnapshotID})
+			restoreOK(t, c, db, map[string]any{"snapshot_id": snap.SnapshotID})
 			if alive(s) {
 				t.Error("a session survived the in-place restore")
 			}
@@ -210,11 +210,11 @@ func TestSnapshots_RoundTrip_InPlaceAndToNewName(t *testing.T) {
 
 			// Restore to a new name: a new database with its own credentials.
 			var out struct {
-				DBName           string `json:"db_name"`
+				DBName           string `json:"target_db_name"`
 				Password         string `json:"password"`
 				ConnectionString string `json:"connection_string"`
 			}
-			r := c.Expect(t, http.StatusOK, "POST", path(db, "/restore"), map[string]any{"snapshot_id": snap.SnapshotID, "target_db_name": "precious_copy"})
+			r := restoreOK(t, c, db, map[string]any{"snapshot_id": snap.SnapshotID, "target_db_name": "precious_copy"})
 			r.Decode(t, &out)
 			if out.DBName != "cust_"+c.CustomerID+"_"+shortOf(engine)+"_precious_copy" || out.Password == "" || r.Header.Get("Cache-Control") != "no-store" {
 				t.Fatalf("restore to new name: %s", r.Body)
@@ -256,8 +256,16 @@ func TestSnapshots_CorruptSnapshotIsRefusedAndNothingIsTouched(t *testing.T) {
 			}
 			must(t, os.WriteFile(matches[0], raw, 0o600))
 
-			checkProblem(t, c.Do(t, "POST", path(db, "/restore"), map[string]any{"snapshot_id": snap.SnapshotID}), http.StatusConflict, "")
-			checkProblem(t, c.Do(t, "POST", path(db, "/restore"), map[string]any{"snapshot_id": snap.SnapshotID, "target_db_name": "fragile2"}), http.StatusConflict, "")
+			// The restore job checks it first, fails with the reason, and
+			// undoes everything (the new database goes again).
+			for _, body := range []map[string]any{
+				{"snapshot_id": snap.SnapshotID},
+				{"snapshot_id": snap.SnapshotID, "target_db_name": "fragile2"},
+			} {
+				if _, q := restoreAndWait(t, c, db, body); q.Status != "failed" || q.Error == nil || !strings.Contains(*q.Error, "corrupt") {
+					t.Fatalf("restore of a corrupt snapshot: %+v (%s)", q, ptr(q.Error))
+				}
+			}
 			s = openSession(t, engine, db)
 			if fingerprint(t, engine, s) != want {
 				t.Fatal("a refused restore changed the database")

@@ -2,7 +2,6 @@ package app_test
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -109,7 +108,9 @@ func TestCrash_KillDuringRestore(t *testing.T) {
 		wantRows int // rows in live after reconciling: 100 restored, 150 untouched
 	}{
 		{"restore.after_intent", 150},
+		{"restore.after_login", 150},
 		{"restore.after_load", 150},
+		{"restore.swap", 100},
 		{"restore.after_swap", 100},
 	} {
 		t.Run(tc.step, func(t *testing.T) {
@@ -134,12 +135,12 @@ func TestCrash_KillDuringRestore(t *testing.T) {
 			}
 			pgExec(t, db.DBName, "INSERT INTO t SELECT g FROM generate_series(101, 150) g")
 
-			body, _ := json.Marshal(map[string]any{"snapshot_id": snap.SnapshotID})
-			if code, err := rawRequest("POST", base+"/v1/databases/postgresql/"+db.DBName+"/restore", c.Key, string(body)); err == nil {
-				t.Fatalf("restore answered %d; the failpoint should have killed the server first", code)
-			}
+			// The restore is queued (202) and its job is killed at the step.
+			var q restoreJob
+			c.WithBaseURL(base).Expect(t, http.StatusAccepted, "POST", "/v1/databases/postgresql/"+db.DBName+"/restore",
+				map[string]any{"snapshot_id": snap.SnapshotID}).Decode(t, &q)
 			srv.expectKilled(t)
-			if tc.step != "restore.after_swap" {
+			if tc.wantRows == 150 {
 				if got := pgRows(t, db.DBName); got != 150 {
 					t.Fatalf("the live database changed before the swap: %d rows", got)
 				}
@@ -151,9 +152,26 @@ func TestCrash_KillDuringRestore(t *testing.T) {
 			if left := append(pgDatabases(t, "cellar_restore_"), pgDatabases(t, "cellar_retired_")...); len(left) != 0 {
 				t.Fatalf("temporary databases left: %v", left)
 			}
+			if left := pgLoadLogins(t, db.DBName); len(left) != 0 {
+				t.Fatalf("load logins left: %v", left)
+			}
 			if _, pending := metadataState(t, db.DBName); pending != 0 {
 				t.Fatalf("%d operations pending", pending)
 			}
+			// The restore it polls has ended, as what the reconciler made of it.
+			want := "failed"
+			if tc.wantRows == 100 {
+				want = "completed"
+			}
+			if got := getRestore(t, c, env.BaseURL, db.DBName, q.RestoreID); got.Status != want {
+				t.Fatalf("restore shows %+v, want %s", got, want)
+			}
+			// And it does not hold the database's restore slot: another
+			// restore may be asked for. It only queues (no worker here),
+			// and the database is deleted at once, so that the next
+			// test's process finds nothing to do in that job.
+			c.Expect(t, http.StatusAccepted, "POST", "/v1/databases/postgresql/"+db.DBName+"/restore", map[string]any{"snapshot_id": snap.SnapshotID})
+			defer c.Expect(t, http.StatusOK, "DELETE", "/v1/databases/postgresql/"+db.DBName, nil)
 			// The customer's own credentials still work on the live database.
 			var creds struct {
 				ConnectionString string `json:"connection_string"`
@@ -163,5 +181,109 @@ func TestCrash_KillDuringRestore(t *testing.T) {
 				t.Fatalf("credentials: %+v", creds)
 			}
 		})
+	}
+}
+
+// pgLoadLogins lists the roles that are members of the owner of dbName
+// (the load logins of its restores, which must not outlive them).
+func pgLoadLogins(t *testing.T, dbName string) []string {
+	t.Helper()
+	rows, err := env.PG(t).Query(context.Background(), `
+		SELECT pg_get_userbyid(m.member) FROM pg_auth_members m
+		WHERE m.roleid = (SELECT datdba FROM pg_database WHERE datname = $1)`, dbName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return names
+}
+
+// TestRestore_SwapErrorRollsBack: a swap that fails with an error returned
+// to the client is undone at once (the loaded copy dropped, the live
+// database untouched) and is never applied later, by the reconciler or by
+// the next change: the client was told the restore failed.
+func TestRestore_SwapErrorRollsBack(t *testing.T) {
+	testenv.Need(t, env)
+	c := env.NewCustomer(t)
+	var db struct {
+		DBName string `json:"db_name"`
+	}
+	c.Expect(t, http.StatusCreated, "POST", "/v1/databases", map[string]any{"db_type": "postgresql", "requested_name": "swapfail"}).Decode(t, &db)
+	pgExec(t, db.DBName, "CREATE TABLE t AS SELECT g AS x FROM generate_series(1, 100) g")
+
+	srv := startProcess(t, "restore.swap=error")
+	cs := c.WithBaseURL("http://" + srv.addr)
+	var snap snapshot
+	cs.Expect(t, http.StatusAccepted, "POST", "/v1/databases/postgresql/"+db.DBName+"/snapshots", nil).Decode(t, &snap)
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		if s := snapshots(t, c, "http://"+srv.addr, db.DBName); len(s) == 1 && s[0].Status == "completed" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("snapshot did not complete")
+		}
+	}
+	pgExec(t, db.DBName, "INSERT INTO t SELECT g FROM generate_series(101, 150) g")
+
+	var q restoreJob
+	cs.Expect(t, http.StatusAccepted, "POST", "/v1/databases/postgresql/"+db.DBName+"/restore", map[string]any{"snapshot_id": snap.SnapshotID}).Decode(t, &q)
+	if got := waitRestore(t, c, "http://"+srv.addr, db.DBName, q.RestoreID); got.Status != "failed" || got.Error == nil {
+		t.Fatalf("restore with a failing swap: %+v", got)
+	} else {
+		t.Logf("reason: %s", *got.Error)
+	}
+	check := func(when string) {
+		t.Helper()
+		if got := pgRows(t, db.DBName); got != 150 {
+			t.Fatalf("%s: the live database has %d rows, want the 150 it had", when, got)
+		}
+		if left := append(pgDatabases(t, "cellar_restore_"), pgDatabases(t, "cellar_retired_")...); len(left) != 0 {
+			t.Fatalf("%s: temporary databases left: %v", when, left)
+		}
+		if left := pgLoadLogins(t, db.DBName); len(left) != 0 {
+			t.Fatalf("%s: load logins left: %v", when, left)
+		}
+		if _, pending := metadataState(t, db.DBName); pending != 0 {
+			t.Fatalf("%s: %d operations pending", when, pending)
+		}
+	}
+	check("after the failed restore")
+	// Neither the reconciler nor the next change applies it later.
+	reconcile(t)
+	c.Expect(t, http.StatusOK, "PATCH", "/v1/databases/postgresql/"+db.DBName, map[string]any{"description": "still mine"})
+	check("after reconcile and a change")
+	if got := getRestore(t, c, env.BaseURL, db.DBName, q.RestoreID); got.Status != "failed" {
+		t.Fatalf("the failed restore now shows %+v", got)
+	}
+}
+
+// restoreJob is a restore as the API shows it.
+type restoreJob struct {
+	RestoreID string  `json:"restore_id"`
+	Status    string  `json:"status"`
+	Error     *string `json:"error"`
+}
+
+func getRestore(t *testing.T, c *testenv.Client, base, dbName, id string) restoreJob {
+	t.Helper()
+	var q restoreJob
+	c.WithBaseURL(base).Expect(t, http.StatusOK, "GET", "/v1/databases/postgresql/"+dbName+"/restores/"+id, nil).Decode(t, &q)
+	return q
+}
+
+// waitRestore polls a restore until it has finished.
+func waitRestore(t *testing.T, c *testenv.Client, base, dbName, id string) restoreJob {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		q := getRestore(t, c, base, dbName, id)
+		if q.Status == "completed" || q.Status == "failed" {
+			return q
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("restore %s did not finish: %+v", id, q)
+		}
 	}
 }

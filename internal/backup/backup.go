@@ -34,7 +34,8 @@ import (
 	"github.com/cellar/cellar/internal/provision"
 )
 
-// Conn is how the tools reach the server as its admin. The password goes to
+// Conn is how the tools reach the server: as its admin for Dump, as a
+// login with the tenant's rights for Restore. The password goes to
 // the child process through the environment (PGPASSWORD / MYSQL_PWD), never
 // its argv, and never into an error message.
 type Conn struct {
@@ -113,20 +114,25 @@ func (t Tools) Dump(ctx context.Context, engine string, c Conn, database string,
 }
 
 // Restore loads a dump made by Dump into the existing, empty database
-// `database`, with every object owned by `owner`. It streams from r and, like
+// `database`, with every object owned by `owner`, logged in as c. c is NOT
+// the admin: tenant code runs in the loading session, so c must be a login
+// with no more rights than owner (PostgreSQL: owner, or a load login that is
+// only a member of owner, see provision.Postgres.EnsureLoadLogin; MariaDB:
+// an account of owner). It streams from r and, like
 // Dump, reports the tool's error output on failure and returns ctx.Err() when
 // ctx ends.
 //
 //   - postgresql: pg_restore --no-owner --no-privileges --role=owner
-//     --single-transaction --exit-on-error, as the admin. The objects are
+//     --single-transaction --exit-on-error, as c. The objects are
 //     created by owner, so owner owns them and has all privileges on them.
 //     Grants are not restored: see restorePostgres for why. Tablespace
 //     assignments, subscriptions and security labels are skipped too. A
 //     failed restore is rolled back whole.
 //   - mariadb: the stream is gunzipped and piped into `mariadb database` as
-//     the admin, after every DEFINER clause (views, routines, triggers,
-//     events) is rewritten to an account of owner: `owner`@`%` if it exists,
-//     else `owner`@`localhost`, else its first host. The database must be
+//     c, after every DEFINER clause (views, routines, triggers, events) is
+//     rewritten to c's own account (CURRENT_USER(), which must be an
+//     account of owner). A non-SUPER account can only name itself as
+//     definer, so a clause the rewrite missed fails. The database must be
 //     empty (ErrNotEmpty). Afterwards every definer in the database is
 //     checked; one the rewrite missed fails the restore. MariaDB cannot roll
 //     DDL back, so a failed restore can leave part of the dump behind: drop

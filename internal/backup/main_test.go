@@ -154,6 +154,15 @@ func admin(t testing.TB, engine string) Conn {
 	return c
 }
 
+// as is how Restore logs in for the tenant: the server's address with the
+// owner's own credentials (never the admin's: see Tools.Restore).
+func as(t testing.TB, tn tenant) Conn {
+	t.Helper()
+	c := admin(t, tn.engine)
+	c.User, c.Password = tn.user, tn.password
+	return c
+}
+
 // adminDSN is the provision driver's DSN for the engine's admin.
 func adminDSN(engine string) string {
 	if engine == provision.EngineMariaDB {

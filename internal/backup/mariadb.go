@@ -154,12 +154,13 @@ func checkHeader(head []byte) error {
 }
 
 // restoreMariaDB pipes the gunzipped dump, with its DEFINER clauses
-// rewritten, into the mariadb client as the admin.
+// rewritten, into the mariadb client logged in as c, an account of owner.
 //
 // DEFINER clauses must be rewritten, not stripped: without one the object's
-// definer is the account that creates it, here the admin, and a SQL
-// SECURITY DEFINER view, routine, trigger or event would then run with the
-// admin's privileges on behalf of the tenant.
+// definer is the account that creates it, which is the right one here, but
+// a clause left naming another account (the dump's old owner, or the admin
+// of a hand-made dump) is refused by the server for a non-SUPER account, so
+// the whole dump is rewritten to c's account and a missed clause fails.
 func (t Tools) restoreMariaDB(ctx context.Context, c Conn, database, owner string, r io.Reader) error {
 	fail := func(err error) error {
 		if ctx.Err() != nil {
@@ -167,7 +168,7 @@ func (t Tools) restoreMariaDB(ctx context.Context, c Conn, database, owner strin
 		}
 		return fmt.Errorf("restore mariadb database %q: %w", database, err)
 	}
-	host, err := t.mariaCheckTarget(ctx, c, database, owner)
+	account, err := t.mariaCheckTarget(ctx, c, database, owner)
 	if err != nil {
 		return fail(err)
 	}
@@ -192,12 +193,12 @@ func (t Tools) restoreMariaDB(ctx context.Context, c Conn, database, owner strin
 	p := command(ctx, toolSpec{
 		name: "mariadb", path: t.mariaDB(), args: args, env: mariaEnv(c), secret: c.Password,
 	})
-	rw := newDefinerRewriter(gz, mariaAccount(owner, host))
+	rw := newDefinerRewriter(gz, mariaAccount(account.user, account.host))
 	if err := p.runInput(ctx, rw); err != nil {
 		return fail(err)
 	}
 	// A definer the rewrite missed (an unknown dump layout) is caught here.
-	if err := t.mariaCheckDefiners(ctx, c, database, owner+"@"+host); err != nil {
+	if err := t.mariaCheckDefiners(ctx, c, database, account.user+"@"+account.host); err != nil {
 		return fail(err)
 	}
 	return nil
@@ -213,52 +214,41 @@ func mariaAccount(user, host string) string {
 	return "`" + user + "`@`" + host + "`"
 }
 
-// mariaCheckTarget checks that the database exists and is empty and that
-// owner has an account, and returns the host of the account to make the
-// definer: '%' if owner has it, else 'localhost' (which provision keeps for
-// every restricted user), else the first.
-func (t Tools) mariaCheckTarget(ctx context.Context, c Conn, database, owner string) (string, error) {
-	// Both names are validated identifiers ([a-z0-9_]), safe in literals.
+// mariaLogin is the account a session runs as (CURRENT_USER()).
+type mariaLogin struct{ user, host string }
+
+// mariaCheckTarget checks, in the loading session's own view, that the
+// database exists and is empty and that the session's account is one of
+// owner's (so the definers become owner's), and returns that account.
+func (t Tools) mariaCheckTarget(ctx context.Context, c Conn, database, owner string) (mariaLogin, error) {
+	// database is a validated identifier ([a-z0-9_]), safe in a literal.
 	rows, err := t.mariaQuery(ctx, c, `
 SELECT
   (SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '`+database+`'),
   (SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '`+database+`')
   + (SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = '`+database+`')
-  + (SELECT COUNT(*) FROM information_schema.EVENTS WHERE EVENT_SCHEMA = '`+database+`');
-SELECT Host FROM mysql.user WHERE User = '`+owner+`' AND Host <> '' ORDER BY Host`)
+  + (SELECT COUNT(*) FROM information_schema.EVENTS WHERE EVENT_SCHEMA = '`+database+`'),
+  CURRENT_USER()`)
 	if err != nil {
-		return "", fmt.Errorf("check target: %w", err)
+		return mariaLogin{}, fmt.Errorf("check target: %w", err)
 	}
-	if len(rows) == 0 || len(rows[0]) != 2 {
-		return "", fmt.Errorf("check target: unexpected answer %q", rows)
+	if len(rows) != 1 || len(rows[0]) != 3 {
+		return mariaLogin{}, fmt.Errorf("check target: unexpected answer %q", rows)
 	}
 	switch {
 	case rows[0][0] == "0":
-		return "", fmt.Errorf("%w", provision.ErrNoSuchDatabase)
+		return mariaLogin{}, fmt.Errorf("%w (or %s may not use it)", provision.ErrNoSuchDatabase, c.User)
 	case rows[0][1] != "0":
-		return "", fmt.Errorf("%w: it holds %s tables, views, routines or events", ErrNotEmpty, rows[0][1])
+		return mariaLogin{}, fmt.Errorf("%w: it holds %s tables, views, routines or events", ErrNotEmpty, rows[0][1])
 	}
-	var hosts []string
-	for _, row := range rows[1:] {
-		if len(row) == 1 {
-			hosts = append(hosts, row[0])
-		}
-	}
-	if len(hosts) == 0 {
-		return "", fmt.Errorf("owner %q: %w", owner, provision.ErrNoSuchUser)
-	}
-	host := hosts[0]
-	for _, pref := range []string{"localhost", "%"} {
-		for _, h := range hosts {
-			if h == pref {
-				host = h
-			}
-		}
+	user, host, _ := strings.Cut(rows[0][2], "@")
+	if user != owner {
+		return mariaLogin{}, fmt.Errorf("the loading session runs as %q, not as an account of owner %q: %w", rows[0][2], owner, provision.ErrNoSuchUser)
 	}
 	if !mariaHostRE.MatchString(host) {
-		return "", fmt.Errorf("owner %q: unsupported host pattern %q for a definer", owner, host)
+		return mariaLogin{}, fmt.Errorf("owner %q: unsupported host pattern %q for a definer", owner, host)
 	}
-	return host, nil
+	return mariaLogin{user: user, host: host}, nil
 }
 
 // mariaCheckDefiners fails if an object in the database has a definer other
@@ -287,7 +277,7 @@ LIMIT 10`)
 	return fmt.Errorf("objects restored with a definer other than %s (DEFINER rewrite missed them): %s", account, strings.Join(bad, "; "))
 }
 
-// mariaQuery runs SQL through the mariadb client as the admin and returns
+// mariaQuery runs SQL through the mariadb client as c and returns
 // the rows of every result set, tab-separated fields (batch mode escapes
 // tabs, newlines and backslashes inside values).
 func (t Tools) mariaQuery(ctx context.Context, c Conn, sql string) ([][]string, error) {

@@ -182,7 +182,7 @@ func TestRoundTrip_MariaDB(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if err := (Tools{}).Restore(ctx, provision.EngineMariaDB, admin(t, provision.EngineMariaDB), dst.db, dst.user, f); err != nil {
+	if err := (Tools{}).Restore(ctx, provision.EngineMariaDB, as(t, dst), dst.db, dst.user, f); err != nil {
 		t.Fatalf("Restore: %v", err)
 	}
 
@@ -414,7 +414,7 @@ func TestRestore_MariaDB_Failures(t *testing.T) {
 		{"not gzip", "read dump:", []byte("SELECT 1;")},
 	} {
 		dst := newTenant(t, provision.EngineMariaDB, "bk_mbad")
-		err := (Tools{}).Restore(ctx, provision.EngineMariaDB, c, dst.db, dst.user, bytes.NewReader(tc.dump))
+		err := (Tools{}).Restore(ctx, provision.EngineMariaDB, as(t, dst), dst.db, dst.user, bytes.NewReader(tc.dump))
 		if err == nil {
 			t.Errorf("%s: Restore succeeded", tc.name)
 			continue
@@ -439,20 +439,21 @@ func TestRestore_MariaDB_Failures(t *testing.T) {
 	if _, err := own.ExecContext(ctx, `CREATE TABLE customers (keep INT)`); err != nil {
 		t.Fatal(err)
 	}
-	if err := (Tools{}).Restore(ctx, provision.EngineMariaDB, c, full.db, full.user, bytes.NewReader(good)); !errors.Is(err, ErrNotEmpty) {
+	if err := (Tools{}).Restore(ctx, provision.EngineMariaDB, as(t, full), full.db, full.user, bytes.NewReader(good)); !errors.Is(err, ErrNotEmpty) {
 		t.Errorf("restore into a non-empty database: %v, want ErrNotEmpty", err)
 	}
-	if err := (Tools{}).Restore(ctx, provision.EngineMariaDB, c, "bk_no_such_db", full.user, bytes.NewReader(good)); !errors.Is(err, provision.ErrNoSuchDatabase) {
+	if err := (Tools{}).Restore(ctx, provision.EngineMariaDB, as(t, full), "bk_no_such_db", full.user, bytes.NewReader(good)); !errors.Is(err, provision.ErrNoSuchDatabase) {
 		t.Errorf("restore into a missing database: %v, want ErrNoSuchDatabase", err)
 	}
 	empty := newTenant(t, provision.EngineMariaDB, "bk_mempty")
-	if err := (Tools{}).Restore(ctx, provision.EngineMariaDB, c, empty.db, "bk_no_such_user", bytes.NewReader(good)); !errors.Is(err, provision.ErrNoSuchUser) {
+	if err := (Tools{}).Restore(ctx, provision.EngineMariaDB, as(t, empty), empty.db, "bk_no_such_user", bytes.NewReader(good)); !errors.Is(err, provision.ErrNoSuchUser) {
 		t.Errorf("restore for a missing owner: %v, want ErrNoSuchUser", err)
 	}
 }
 
 // TestRestore_MariaDB_RestrictedOwner restores for an owner without a '%'
-// account (an allowlisted database): the definer is owner@localhost.
+// account (an allowlisted database): the session logs in over TCP loopback,
+// so the definer is the account it runs as, owner@127.0.0.1.
 func TestRestore_MariaDB_RestrictedOwner(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
@@ -470,14 +471,14 @@ func TestRestore_MariaDB_RestrictedOwner(t *testing.T) {
 			t.Fatalf("%s: %v", s, err)
 		}
 	}
-	if err := (Tools{}).Restore(ctx, provision.EngineMariaDB, admin(t, provision.EngineMariaDB), dst.db, dst.user, bytes.NewReader(good)); err != nil {
+	if err := (Tools{}).Restore(ctx, provision.EngineMariaDB, as(t, dst), dst.db, dst.user, bytes.NewReader(good)); err != nil {
 		t.Fatal(err)
 	}
 	b := mariaAsAdmin(t, dst.db)
 	definers := mariaRows(t, b, `
 		SELECT DEFINER FROM information_schema.VIEWS WHERE TABLE_SCHEMA = DATABASE()
 		UNION SELECT DEFINER FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE()`)
-	if want := []string{fmt.Sprintf("%q", dst.user+"@localhost")}; !slices.Equal(definers, want) {
+	if want := []string{fmt.Sprintf("%q", dst.user+"@127.0.0.1")}; !slices.Equal(definers, want) {
 		t.Errorf("definers %v, want %v", definers, want)
 	}
 }

@@ -64,8 +64,12 @@ func (t Tools) dumpPostgres(ctx context.Context, c Conn, database string, w io.W
 	return nil
 }
 
-// restorePostgres runs pg_restore as the admin with --role=owner, so every
-// object is created by, and owned by, owner.
+// restorePostgres runs pg_restore logged in as c, which must be owner or a
+// login whose only rights are its membership in owner (never the admin:
+// tenant code runs in this session, from CHECK constraints, defaults,
+// triggers, index expressions and materialized views, and could RESET ROLE
+// to the session user), with --role=owner, so every object is created by,
+// and owned by, owner.
 //
 // --no-privileges: the dump's GRANT/REVOKE statements are not restored. They
 // name the old owner, which breaks the restore or leaks access:

@@ -170,7 +170,7 @@ func TestRoundTrip_PostgreSQL(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if err := (Tools{}).Restore(ctx, provision.EnginePostgres, admin(t, provision.EnginePostgres), dst.db, dst.user, f); err != nil {
+	if err := (Tools{}).Restore(ctx, provision.EnginePostgres, as(t, dst), dst.db, dst.user, f); err != nil {
 		t.Fatalf("Restore: %v", err)
 	}
 
@@ -353,14 +353,14 @@ func TestRestore_PostgreSQL_CorruptDump(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
 	good := pgSmallDump(t, 3000)
-	c := admin(t, provision.EnginePostgres)
+	_ = admin(t, provision.EnginePostgres) // skip if not running
 	corrupt := bytes.Clone(good)
 	for i := len(corrupt) * 3 / 4; i < len(corrupt)*3/4+16; i++ {
 		corrupt[i] ^= 0x5a
 	}
 	for name, dump := range map[string][]byte{"corrupt": corrupt, "truncated": good[:len(good)*3/4], "garbage": []byte("hello")} {
 		dst := newTenant(t, provision.EnginePostgres, "bk_pgbad")
-		err := (Tools{}).Restore(ctx, provision.EnginePostgres, c, dst.db, dst.user, bytes.NewReader(dump))
+		err := (Tools{}).Restore(ctx, provision.EnginePostgres, as(t, dst), dst.db, dst.user, bytes.NewReader(dump))
 		if err == nil {
 			t.Errorf("%s: Restore succeeded", name)
 			continue
@@ -383,7 +383,7 @@ func TestRestore_PostgreSQL_CorruptDump(t *testing.T) {
 	if _, err := own.Exec(ctx, `CREATE TABLE customers (keep int); INSERT INTO customers VALUES (7)`); err != nil {
 		t.Fatal(err)
 	}
-	if err := (Tools{}).Restore(ctx, provision.EnginePostgres, c, dst.db, dst.user, bytes.NewReader(good)); err == nil {
+	if err := (Tools{}).Restore(ctx, provision.EnginePostgres, as(t, dst), dst.db, dst.user, bytes.NewReader(good)); err == nil {
 		t.Error("Restore into a database with a conflicting table succeeded")
 	}
 	if n := pgScalar[int64](t, own, `SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace`); n != 1 {

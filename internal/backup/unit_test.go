@@ -231,14 +231,14 @@ func TestFake_MariaDBDumpIsGzip(t *testing.T) {
 	}
 }
 
-// fakeMariaClient answers Restore's two queries as a server would for an
-// empty database whose owner has the given host, and otherwise copies its
+// fakeMariaClient answers Restore's queries as a server would for an empty
+// database, to a session of newowner@host, and otherwise copies its
 // input to out, then marks out.done: a client killed before the end of its
 // input never writes the mark.
 func fakeMariaClient(out, host string) string {
 	return `for a in "$@"; do
   case "$a" in
-    --execute=*SCHEMATA*) printf '1\t0\n%s\n' '` + host + `'; exit 0;;
+    --execute=*SCHEMATA*) printf '1\t0\t%s\n' 'newowner@` + host + `'; exit 0;;
     --execute=*) exit 0;;
   esac
 done

@@ -35,6 +35,24 @@ func (a SnapshotArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{Queue: queueBackups, MaxAttempts: 3, UniqueOpts: river.UniqueOpts{ByArgs: true}}
 }
 
+// RestoreArgs asks for one restore to be run. TimeoutSeconds is its
+// deadline, from the snapshot's size.
+type RestoreArgs struct {
+	RestoreID      string `json:"restore_id"`
+	TimeoutSeconds int64  `json:"timeout_seconds"`
+}
+
+// Kind implements river.JobArgs.
+func (RestoreArgs) Kind() string { return "restore" }
+
+// InsertOpts keeps restores in their own queue (neither backups nor the
+// periodic passes wait behind a long load) and makes one restore one job.
+// A restore records its outcome itself; an attempt only fails when that
+// record could not be written, and the next attempt reads the outcome.
+func (a RestoreArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: queueRestores, MaxAttempts: 5, UniqueOpts: river.UniqueOpts{ByArgs: true}}
+}
+
 // ScheduleArgs is the periodic pass that takes due backups and removes
 // expired ones.
 type ScheduleArgs struct{}
@@ -63,11 +81,28 @@ func (HourlyArgs) Kind() string { return "usage_hourly" }
 // queueBackups takes manual snapshots; queueScheduled takes the backups of
 // policies. Each has workers of its own, so however many manual snapshots
 // customers queue (one per database, but any number of databases),
-// scheduled backups never wait behind them.
+// scheduled backups never wait behind them. Restores have their own queue
+// too: a long restore never holds up a snapshot.
 const (
 	queueBackups   = "backups"
 	queueScheduled = "scheduled_backups"
+	queueRestores  = "restores"
 )
+
+type restoreWorker struct {
+	river.WorkerDefaults[RestoreArgs]
+	svc *service.Service
+}
+
+func (w *restoreWorker) Work(ctx context.Context, job *river.Job[RestoreArgs]) error {
+	return w.svc.RunRestore(ctx, job.Args.RestoreID)
+}
+
+// Timeout is the restore's own deadline, from its snapshot's size, with a
+// margin for recording the outcome.
+func (w *restoreWorker) Timeout(job *river.Job[RestoreArgs]) time.Duration {
+	return time.Duration(job.Args.TimeoutSeconds)*time.Second + time.Minute
+}
 
 // snapshotTimeout bounds one dump; a larger database needs a higher value.
 const snapshotTimeout = 6 * time.Hour
@@ -190,6 +225,7 @@ func New(pool *pgxpool.Pool, svc *service.Service, log *slog.Logger, o Options) 
 	}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &snapshotWorker{svc: svc})
+	river.AddWorker(workers, &restoreWorker{svc: svc})
 	river.AddWorker(workers, &scheduleWorker{svc: svc})
 	river.AddWorker(workers, &collectWorker{svc: svc})
 	river.AddWorker(workers, &deliverWorker{svc: svc})
@@ -202,6 +238,7 @@ func New(pool *pgxpool.Pool, svc *service.Service, log *slog.Logger, o Options) 
 			river.QueueDefault: {MaxWorkers: 2},
 			queueBackups:       {MaxWorkers: o.Workers},
 			queueScheduled:     {MaxWorkers: o.ScheduledWorkers},
+			queueRestores:      {MaxWorkers: o.Workers},
 		},
 		Workers: workers,
 		PeriodicJobs: []*river.PeriodicJob{
@@ -247,6 +284,13 @@ func (r *Runner) EnqueueSnapshot(ctx context.Context, tx pgx.Tx, snapshotID, kin
 		opts = &river.InsertOpts{Queue: queueScheduled} // the other options come from SnapshotArgs
 	}
 	_, err := r.client.InsertTx(ctx, tx, SnapshotArgs{SnapshotID: snapshotID}, opts)
+	return err
+}
+
+// EnqueueRestore implements service.JobQueue, in the caller's transaction
+// like EnqueueSnapshot.
+func (r *Runner) EnqueueRestore(ctx context.Context, tx pgx.Tx, restoreID string, timeout time.Duration) error {
+	_, err := r.client.InsertTx(ctx, tx, RestoreArgs{RestoreID: restoreID, TimeoutSeconds: int64(timeout / time.Second)}, nil)
 	return err
 }
 

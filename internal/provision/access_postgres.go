@@ -67,6 +67,9 @@ func pgHBASection(admin string, closed bool, entries []accessEntry) []string {
 		pgHBANote,
 		// The admin (backups, this driver) keeps working from anywhere.
 		"host all " + admin + " all scram-sha-256",
+		// Restores log in as a load login (see EnsureLoadLogin), whatever
+		// the tenant's allowlist says: it is Cellar, not the tenant.
+		"host all +" + PGLoadLoginGroup + " all scram-sha-256",
 		// Loopback is always allowed.
 		"host all all " + loopback4.String() + " scram-sha-256",
 		"host all all " + loopback6.String() + " scram-sha-256",

@@ -232,6 +232,7 @@ func TestPGHBASection(t *testing.T) {
 		pgHBABegin,
 		pgHBANote,
 		"host all postgres all scram-sha-256",
+		"host all +cellar_load_logins all scram-sha-256",
 		"host all all 127.0.0.1/32 scram-sha-256",
 		"host all all ::1/128 scram-sha-256",
 		"host cust_a cust_a_u 10.0.0.0/8 scram-sha-256",

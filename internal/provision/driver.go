@@ -15,6 +15,35 @@
 //   - The drivers refuse to touch the server's own system databases and
 //     administrative accounts, since a bug upstream must not be able to drop
 //     "postgres" or demote the admin user.
+//
+// Tenant content and privileged sessions never meet. No tenant-controlled
+// content (a dump's objects and data, a function, a view, a trigger, a
+// constraint, a default, an index expression, a materialized view) is ever
+// loaded, refreshed or evaluated in a session whose session user is
+// privileged: SET ROLE / --role is no boundary, since code running in the
+// session can RESET ROLE. So:
+//
+//   - A PostgreSQL restore logs in as a load login (EnsureLoadLogin): a
+//     NOSUPERUSER role made for that restore whose only rights are its
+//     membership in the database's owner, dropped afterwards
+//     (DropLoadLogin, whose clean-up inside the database runs as the login
+//     too). Cellar's pg_hba.conf section lets load logins in ahead of the
+//     tenants' allowlists.
+//   - A MariaDB restore logs in as the owner's own account, and every
+//     DEFINER in the dump is rewritten to that account (CURRENT_USER()); a
+//     non-SUPER account can only name itself as definer, so a clause the
+//     rewrite missed fails instead of running as someone else.
+//   - What needs the admin (creating the empty target database, the swap,
+//     drops, grants, pg_hba.conf) happens before or after the load, and
+//     never evaluates tenant objects: the PostgreSQL admin pool stays in the
+//     maintenance database and only reads catalogs and renames; the MariaDB
+//     swap re-creates saved view, trigger, routine and event definitions
+//     (creating them runs none of them) and renames tables.
+//   - Snapshots (pg_dump, mariadb-dump) read as the admin. pg_dump pins an
+//     empty search_path, reads catalogs and copies table data with COPY,
+//     which fires no trigger and calls no tenant function (tenants cannot
+//     create base types, whose output functions would run); mariadb-dump
+//     only reads too.
 package provision
 
 import (
@@ -168,6 +197,10 @@ type Driver interface {
 	// swap_postgres.go and swap_mariadb.go for each engine's design, what a
 	// failure leaves behind and what a re-run does.
 	SwapDatabase(ctx context.Context, live, replacement, retired, owner string) error
+	// SwapProgress reads how far a SwapDatabase of these names got, for a
+	// caller whose swap returned an error and who must decide whether to
+	// undo (SwapNotStarted) or not (SwapPartial, SwapDone).
+	SwapProgress(ctx context.Context, live, replacement, retired string) (SwapProgress, error)
 	// Sample reads, in one pass over the server (a few queries, not one
 	// per database), the figures of every database whose name starts with
 	// prefix ("cust_"; "" for all), and the server's own figures (see

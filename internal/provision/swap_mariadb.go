@@ -1444,3 +1444,39 @@ func isIdentByte(b byte) bool {
 	return b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' ||
 		b == '_' || b == '$' || b >= 0x80 || b == '.' || b == '`' || b == '"' || b == '@'
 }
+
+// SwapProgress reads how far a swap got from its state table in retired
+// (see the file comment's phases): none, or an empty retired, is not
+// started; pending is partial (the swap's own roll-back failed); swapped
+// and done are past the RENAME.
+func (m *MariaDB) SwapProgress(ctx context.Context, live, replacement, retired string) (SwapProgress, error) {
+	if err := validSwapNames(live, replacement, retired, "owner", mariaReservedDatabases); err != nil {
+		return 0, err
+	}
+	retOK, err := m.databaseExists(ctx, retired)
+	if err != nil {
+		return 0, err
+	}
+	replOK, err := m.databaseExists(ctx, replacement)
+	if err != nil {
+		return 0, err
+	}
+	if !retOK {
+		if !replOK {
+			return SwapDone, nil
+		}
+		return SwapNotStarted, nil
+	}
+	s := &mariaSwap{m: m, live: live, replacement: replacement, retired: retired}
+	tables, err := s.tables(ctx, retired)
+	if err != nil {
+		return 0, err
+	}
+	switch {
+	case slices.Contains(tables, mariaSwapSwapped), slices.Contains(tables, mariaSwapDone):
+		return SwapDone, nil
+	case len(tables) > 0:
+		return SwapPartial, nil
+	}
+	return SwapNotStarted, nil
+}

@@ -320,3 +320,24 @@ func releaseLockConn(ctx context.Context, c *pgxpool.Conn) {
 	}
 	c.Release()
 }
+
+// SwapProgress reads how far a swap got: replacement gone means the
+// renaming transaction committed; otherwise live is untouched, unless it
+// was left closed to new sessions (the swap's own reopening failed).
+func (p *Postgres) SwapProgress(ctx context.Context, live, replacement, retired string) (SwapProgress, error) {
+	if err := validSwapNames(live, replacement, retired, "owner", pgReservedDatabases); err != nil {
+		return 0, err
+	}
+	dbs, err := p.swapDatabases(ctx, p.pool, live, replacement, retired)
+	if err != nil {
+		return 0, err
+	}
+	l, r := dbs[0], dbs[1]
+	switch {
+	case !r.found:
+		return SwapDone, nil
+	case l.found && !l.allowConn:
+		return SwapPartial, nil
+	}
+	return SwapNotStarted, nil
+}

@@ -277,6 +277,12 @@ func TestPostgresSwapCrash(t *testing.T) {
 			case step != "swapped" && (got != set.liveOID || pgOID(t, set.repl) != set.replOID):
 				t.Errorf("after crash at %s live is oid %d, want the old %d", step, got, set.liveOID)
 			}
+			// SwapProgress tells a caller what it may do: undo before the
+			// commit (only once live is open again), complete after.
+			want := map[string]SwapProgress{"closed": SwapPartial, "sessions-ended": SwapPartial, "swapped": SwapDone}[step]
+			if got, err := d.SwapProgress(ctx, set.live, set.repl, set.ret); err != nil || got != want {
+				t.Errorf("SwapProgress after crash at %s = %v, %v; want %v", step, got, err, want)
+			}
 			swapHooks.Delete(set.live)
 			must(t, "SwapDatabase after crash", d.SwapDatabase(ctx, set.live, set.repl, set.ret, set.owner))
 			pgCheckNew(t, d, set)
@@ -314,6 +320,9 @@ func TestPostgresSwapFailureReopens(t *testing.T) {
 	c, err = pgLogin(ctx, set.owner, set.pw, set.repl)
 	must(t, "replacement reopened", err)
 	c.Close(ctx)
+	if got, err := d.SwapProgress(ctx, set.live, set.repl, set.ret); err != nil || got != SwapNotStarted {
+		t.Errorf("SwapProgress after a failed swap = %v, %v; want SwapNotStarted", got, err)
+	}
 
 	swapHooks.Delete(set.live)
 	must(t, "SwapDatabase", d.SwapDatabase(ctx, set.live, set.repl, set.ret, set.owner))

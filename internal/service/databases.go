@@ -91,10 +91,12 @@ type CreateResult struct {
 
 // Database is a customer's database as listed by the API.
 type Database struct {
-	Engine          cellar.Engine
-	Name            string
-	Username        string
-	Status          string
+	Engine   cellar.Engine
+	Name     string
+	Username string
+	Status   string
+	// StatusReason says why the status is needs_attention.
+	StatusReason    *string
 	Host            string
 	Port            int
 	Server          string
@@ -105,11 +107,15 @@ type Database struct {
 }
 
 func databaseFrom(d store.Database, s store.Server) Database {
+	if d.AttentionReason != nil && d.Status == "active" {
+		d.Status = statusNeedsAttention
+	}
 	return Database{
 		Engine:          cellar.Engine(d.Engine),
 		Name:            d.Name,
 		Username:        d.Username,
 		Status:          d.Status,
+		StatusReason:    d.AttentionReason,
 		Host:            s.Host,
 		Port:            int(s.Port),
 		Server:          s.Name,

@@ -9,6 +9,7 @@ package service
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/cellar/cellar/internal/cellar"
@@ -149,3 +150,29 @@ func (g guardedDriver) Sample(ctx context.Context, prefix string) (provision.Ser
 	s, err := g.d.Sample(ctx, prefix)
 	return s, g.f(err)
 }
+
+func (g guardedDriver) SwapProgress(ctx context.Context, live, replacement, retired string) (provision.SwapProgress, error) {
+	p, err := g.d.SwapProgress(ctx, live, replacement, retired)
+	return p, g.f(err)
+}
+
+// EnsureLoadLogin and DropLoadLogin pass the PostgreSQL driver's load
+// logins through (see restore.go's loadLogins); a driver without them
+// says so instead of being silently skipped.
+func (g guardedDriver) EnsureLoadLogin(ctx context.Context, login, owner, password string) error {
+	pg, ok := g.d.(loadLogins)
+	if !ok {
+		return fmt.Errorf("server %s cannot make load logins", g.srv.Name)
+	}
+	return g.f(pg.EnsureLoadLogin(ctx, login, owner, password))
+}
+
+func (g guardedDriver) DropLoadLogin(ctx context.Context, login, owner, password string, databases ...string) error {
+	pg, ok := g.d.(loadLogins)
+	if !ok {
+		return fmt.Errorf("server %s cannot make load logins", g.srv.Name)
+	}
+	return g.f(pg.DropLoadLogin(ctx, login, owner, password, databases...))
+}
+
+var _ loadLogins = guardedDriver{}

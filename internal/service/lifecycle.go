@@ -138,7 +138,10 @@ func (s *Service) undoCreate(ctx context.Context, lk *store.Lock, db store.Datab
 //
 //	intent → drop database → drop user → destroy secret → commit 'deleted'
 func (s *Service) finishDelete(ctx context.Context, lk *store.Lock, srv store.Server, db store.Database, op store.Operation, remoteAddr string) error {
-	err := s.dropEverything(ctx, srv, db)
+	err := s.dropRestoreLeftovers(ctx, srv, db)
+	if err == nil {
+		err = s.dropEverything(ctx, srv, db)
+	}
 	if err == nil {
 		err = succeed(ctx, lk, op, db, "deleted", remoteAddr, map[string]any{"server": srv.Name},
 			func(q *store.Queries) error { return q.MarkDatabaseDeleted(ctx, db.ID) },

@@ -22,6 +22,8 @@ import (
 // own, so no number of manual snapshots can hold them up.
 type JobQueue interface {
 	EnqueueSnapshot(ctx context.Context, tx pgx.Tx, snapshotID, kind string) error
+	// EnqueueRestore queues a restore job that may run for up to timeout.
+	EnqueueRestore(ctx context.Context, tx pgx.Tx, restoreID string, timeout time.Duration) error
 }
 
 // SetJobQueue connects the background job runner. It is set after New

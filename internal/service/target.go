@@ -78,6 +78,10 @@ func (s *Service) lockActive(ctx context.Context, c Caller, engine cellar.Engine
 		h.release()
 		return nil, fmt.Errorf("look up database: %w", err)
 	}
+	if err := attentionConflict(row.Database); err != nil {
+		h.release()
+		return nil, err
+	}
 	h.db, h.srv = row.Database, row.Server
 	return h, nil
 }

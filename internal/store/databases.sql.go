@@ -13,7 +13,7 @@ import (
 )
 
 const getDatabaseByID = `-- name: GetDatabaseByID :one
-SELECT d.id, d.customer_id, d.engine, d.name, d.username, d.server_id, d.status, d.requested_name, d.description, d.connection_limit, d.vault_path, d.vault_version, d.created_at, d.ready_at, d.deleted_at, d.updated_at, s.id, s.name, s.engine, s.host, s.port, s.admin_dsn, s.admin_secret_path, s.capacity, s.enabled, s.created_at, s.updated_at
+SELECT d.id, d.customer_id, d.engine, d.name, d.username, d.server_id, d.status, d.requested_name, d.description, d.connection_limit, d.vault_path, d.vault_version, d.created_at, d.ready_at, d.deleted_at, d.updated_at, d.attention_reason, d.attention_op, s.id, s.name, s.engine, s.host, s.port, s.admin_dsn, s.admin_secret_path, s.capacity, s.enabled, s.created_at, s.updated_at
 FROM databases d JOIN servers s ON s.id = d.server_id
 WHERE d.id = $1
 `
@@ -43,6 +43,8 @@ func (q *Queries) GetDatabaseByID(ctx context.Context, id uuid.UUID) (GetDatabas
 		&i.Database.ReadyAt,
 		&i.Database.DeletedAt,
 		&i.Database.UpdatedAt,
+		&i.Database.AttentionReason,
+		&i.Database.AttentionOp,
 		&i.Server.ID,
 		&i.Server.Name,
 		&i.Server.Engine,
@@ -59,7 +61,7 @@ func (q *Queries) GetDatabaseByID(ctx context.Context, id uuid.UUID) (GetDatabas
 }
 
 const getLiveDatabase = `-- name: GetLiveDatabase :one
-SELECT d.id, d.customer_id, d.engine, d.name, d.username, d.server_id, d.status, d.requested_name, d.description, d.connection_limit, d.vault_path, d.vault_version, d.created_at, d.ready_at, d.deleted_at, d.updated_at, s.id, s.name, s.engine, s.host, s.port, s.admin_dsn, s.admin_secret_path, s.capacity, s.enabled, s.created_at, s.updated_at
+SELECT d.id, d.customer_id, d.engine, d.name, d.username, d.server_id, d.status, d.requested_name, d.description, d.connection_limit, d.vault_path, d.vault_version, d.created_at, d.ready_at, d.deleted_at, d.updated_at, d.attention_reason, d.attention_op, s.id, s.name, s.engine, s.host, s.port, s.admin_dsn, s.admin_secret_path, s.capacity, s.enabled, s.created_at, s.updated_at
 FROM databases d JOIN servers s ON s.id = d.server_id
 WHERE d.customer_id = $1 AND d.engine = $2 AND d.name = $3
   AND d.status IN ('creating', 'active', 'deleting')
@@ -97,6 +99,8 @@ func (q *Queries) GetLiveDatabase(ctx context.Context, arg GetLiveDatabaseParams
 		&i.Database.ReadyAt,
 		&i.Database.DeletedAt,
 		&i.Database.UpdatedAt,
+		&i.Database.AttentionReason,
+		&i.Database.AttentionOp,
 		&i.Server.ID,
 		&i.Server.Name,
 		&i.Server.Engine,
@@ -115,7 +119,7 @@ func (q *Queries) GetLiveDatabase(ctx context.Context, arg GetLiveDatabaseParams
 const insertDatabase = `-- name: InsertDatabase :one
 INSERT INTO databases (id, customer_id, engine, name, username, server_id, status, requested_name, vault_path, connection_limit)
 VALUES ($1, $2, $3, $4, $5, $6, 'creating', $7, $8, $9)
-RETURNING id, customer_id, engine, name, username, server_id, status, requested_name, description, connection_limit, vault_path, vault_version, created_at, ready_at, deleted_at, updated_at
+RETURNING id, customer_id, engine, name, username, server_id, status, requested_name, description, connection_limit, vault_path, vault_version, created_at, ready_at, deleted_at, updated_at, attention_reason, attention_op
 `
 
 type InsertDatabaseParams struct {
@@ -160,12 +164,14 @@ func (q *Queries) InsertDatabase(ctx context.Context, arg InsertDatabaseParams) 
 		&i.ReadyAt,
 		&i.DeletedAt,
 		&i.UpdatedAt,
+		&i.AttentionReason,
+		&i.AttentionOp,
 	)
 	return i, err
 }
 
 const listDatabaseHistory = `-- name: ListDatabaseHistory :many
-SELECT d.id, d.customer_id, d.engine, d.name, d.username, d.server_id, d.status, d.requested_name, d.description, d.connection_limit, d.vault_path, d.vault_version, d.created_at, d.ready_at, d.deleted_at, d.updated_at, s.name AS server_name
+SELECT d.id, d.customer_id, d.engine, d.name, d.username, d.server_id, d.status, d.requested_name, d.description, d.connection_limit, d.vault_path, d.vault_version, d.created_at, d.ready_at, d.deleted_at, d.updated_at, d.attention_reason, d.attention_op, s.name AS server_name
 FROM databases d JOIN servers s ON s.id = d.server_id
 WHERE d.customer_id = $1
   AND d.status IN ('active', 'deleting', 'deleted')
@@ -230,6 +236,8 @@ func (q *Queries) ListDatabaseHistory(ctx context.Context, arg ListDatabaseHisto
 			&i.Database.ReadyAt,
 			&i.Database.DeletedAt,
 			&i.Database.UpdatedAt,
+			&i.Database.AttentionReason,
+			&i.Database.AttentionOp,
 			&i.ServerName,
 		); err != nil {
 			return nil, err
@@ -280,7 +288,7 @@ func (q *Queries) ListLiveDatabaseNamesByServer(ctx context.Context, serverID in
 }
 
 const listLiveDatabasesByCustomer = `-- name: ListLiveDatabasesByCustomer :many
-SELECT d.id, d.customer_id, d.engine, d.name, d.username, d.server_id, d.status, d.requested_name, d.description, d.connection_limit, d.vault_path, d.vault_version, d.created_at, d.ready_at, d.deleted_at, d.updated_at, s.id, s.name, s.engine, s.host, s.port, s.admin_dsn, s.admin_secret_path, s.capacity, s.enabled, s.created_at, s.updated_at
+SELECT d.id, d.customer_id, d.engine, d.name, d.username, d.server_id, d.status, d.requested_name, d.description, d.connection_limit, d.vault_path, d.vault_version, d.created_at, d.ready_at, d.deleted_at, d.updated_at, d.attention_reason, d.attention_op, s.id, s.name, s.engine, s.host, s.port, s.admin_dsn, s.admin_secret_path, s.capacity, s.enabled, s.created_at, s.updated_at
 FROM databases d JOIN servers s ON s.id = d.server_id
 WHERE d.customer_id = $1 AND d.engine = $2
   AND d.status IN ('creating', 'active', 'deleting')
@@ -323,6 +331,8 @@ func (q *Queries) ListLiveDatabasesByCustomer(ctx context.Context, arg ListLiveD
 			&i.Database.ReadyAt,
 			&i.Database.DeletedAt,
 			&i.Database.UpdatedAt,
+			&i.Database.AttentionReason,
+			&i.Database.AttentionOp,
 			&i.Server.ID,
 			&i.Server.Name,
 			&i.Server.Engine,
@@ -389,6 +399,24 @@ WHERE id = $1 AND status = 'creating'
 // An interrupted create that was rolled back: nothing of it remains.
 func (q *Queries) MarkDatabaseFailed(ctx context.Context, id uuid.UUID) error {
 	_, err := q.db.Exec(ctx, markDatabaseFailed, id)
+	return err
+}
+
+const setDatabaseAttention = `-- name: SetDatabaseAttention :exec
+UPDATE databases SET attention_reason = $2, attention_op = $3, updated_at = now()
+WHERE id = $1
+`
+
+type SetDatabaseAttentionParams struct {
+	ID              uuid.UUID
+	AttentionReason *string
+	AttentionOp     *uuid.UUID
+}
+
+// A database that needs a human (see migration 00007); changes answer 409
+// with the reason until it is deleted.
+func (q *Queries) SetDatabaseAttention(ctx context.Context, arg SetDatabaseAttentionParams) error {
+	_, err := q.db.Exec(ctx, setDatabaseAttention, arg.ID, arg.AttentionReason, arg.AttentionOp)
 	return err
 }
 

@@ -88,6 +88,8 @@ type Database struct {
 	ReadyAt         *time.Time
 	DeletedAt       *time.Time
 	UpdatedAt       time.Time
+	AttentionReason *string
+	AttentionOp     *uuid.UUID
 }
 
 type DatabaseEvent struct {
@@ -141,6 +143,23 @@ type Operation struct {
 	UpdatedAt  time.Time
 	FinishedAt *time.Time
 	Details    []byte
+}
+
+type Restore struct {
+	ID               uuid.UUID
+	CustomerID       string
+	SourceDatabaseID uuid.UUID
+	TargetDatabaseID uuid.UUID
+	SnapshotID       string
+	NewDatabase      bool
+	Status           string
+	Error            *string
+	OperationID      *uuid.UUID
+	Actor            string
+	RequestID        string
+	CreatedAt        time.Time
+	StartedAt        *time.Time
+	FinishedAt       *time.Time
 }
 
 type Server struct {

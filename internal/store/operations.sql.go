@@ -26,6 +26,30 @@ func (q *Queries) FinishOperation(ctx context.Context, arg FinishOperationParams
 	return err
 }
 
+const getOperation = `-- name: GetOperation :one
+SELECT id, database_id, kind, state, error, attempts, actor, request_id, created_at, updated_at, finished_at, details FROM operations WHERE id = $1
+`
+
+func (q *Queries) GetOperation(ctx context.Context, id uuid.UUID) (Operation, error) {
+	row := q.db.QueryRow(ctx, getOperation, id)
+	var i Operation
+	err := row.Scan(
+		&i.ID,
+		&i.DatabaseID,
+		&i.Kind,
+		&i.State,
+		&i.Error,
+		&i.Attempts,
+		&i.Actor,
+		&i.RequestID,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.FinishedAt,
+		&i.Details,
+	)
+	return i, err
+}
+
 const getPendingOperation = `-- name: GetPendingOperation :one
 SELECT id, database_id, kind, state, error, attempts, actor, request_id, created_at, updated_at, finished_at, details FROM operations WHERE database_id = $1 AND state = 'pending'
 `

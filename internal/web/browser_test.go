@@ -300,7 +300,7 @@ func TestBrowser_SnapshotRestoreInPlace(t *testing.T) {
 		t.Error("restore does not default to in place")
 	}
 	b.click("#confirm-ok")
-	b.waitVisibleFor(`#restore-result .notice`, 90*time.Second)
+	b.waitVisibleFor(`#restore-result .notice[data-status="completed"]`, 90*time.Second)
 	b.waitGone("#restore-dialog")
 
 	conn = mustConnect(t, "postgresql", cr, pw)
@@ -321,6 +321,8 @@ func TestBrowser_SnapshotRestoreInPlace(t *testing.T) {
 	if h := b.text("#secret-heading"); !strings.Contains(h, copyName) {
 		t.Errorf("restore secret heading %q, want %s", h, copyName)
 	}
+	// The restore runs in the background; the page polls it to the end.
+	b.waitVisibleFor(`#restore-result .notice[data-status="completed"]`, 90*time.Second)
 	copyConn := mustConnect(t, "postgresql", getCredentials(t, c, "postgresql", copyName), copyPW)
 	if got := copyConn.strings(t, "SELECT body FROM notes"); !slices.Equal(got, []string{"before the snapshot"}) {
 		t.Errorf("rows in the restored copy: %v", got)

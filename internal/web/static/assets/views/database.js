@@ -461,19 +461,37 @@ export function databaseView(root, ctx) {
         },
       }).then((res) => {
         if (!res) return;
+        // The restore runs in the background (202): its credentials, for a
+        // new database, come now and only now; the outcome is polled.
         if (res.password) {
           showOnce(secretSlot, {
-            heading: `Restored into ${res.db_name}`,
+            heading: `New database ${res.target_db_name}`,
             secret: res.password,
             extra: [
+              h('p', {}, 'The snapshot is being restored into it; if the restore fails, the new database is deleted again.'),
               copyLine('Connection string (with password)', res.connection_string, { id: 'secret-conn', what: 'connection string' }),
-              h('p', {}, h('a', { href: `#/databases/${type}/${encodeURIComponent(res.db_name)}` }, `Open ${res.db_name}`)),
+              h('p', {}, h('a', { href: `#/databases/${type}/${encodeURIComponent(res.target_db_name)}` }, `Open ${res.target_db_name}`)),
             ],
           });
         }
-        replace(resultSlot, h('p', { class: 'notice', 'data-snapshot': s.snapshot_id }, res.message || `Restored ${res.db_name} from the snapshot.`));
-        announce(res.message || 'Restore complete'); changed();
-        load();
+        const showing = (r) => {
+          switch (r.status) {
+            case 'completed':
+              replace(resultSlot, h('p', { class: 'notice', 'data-status': 'completed', 'data-snapshot': s.snapshot_id }, `Restored ${r.target_db_name} from the snapshot.`));
+              announce(`Restored ${r.target_db_name}`); changed(); load();
+              return false;
+            case 'failed':
+              replace(resultSlot, h('p', { class: 'error-text', role: 'alert', 'data-status': 'failed', 'data-snapshot': s.snapshot_id }, `Restore failed: ${r.error || 'unknown reason'}`));
+              announce('Restore failed'); changed(); load();
+              return false;
+            default:
+              replace(resultSlot, h('p', { class: 'progress', 'data-status': r.status },
+                h('span', { class: 'spinner', 'aria-hidden': 'true' }), r.status === 'pending' ? 'Restore queued…' : `Restoring into ${r.target_db_name}…`));
+              return true;
+          }
+        };
+        showing(res);
+        poll(signal, 1000, async () => showing(await api('GET', path(`/restores/${encodeURIComponent(res.restore_id)}`), { signal })));
       });
     }
 
