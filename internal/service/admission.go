@@ -60,8 +60,12 @@ func (a *admission) enter(customer string) (leave func(), err error) {
 	}, nil
 }
 
-// admit is enter with the refusal counted in the metrics.
-func (s *Service) admit(customer string) (leave func(), err error) {
+// admit is enter with the refusal counted in the metrics. Background work
+// is not counted: its queue bounds it (see Caller.Background).
+func (s *Service) admit(c Caller, customer string) (leave func(), err error) {
+	if c.Background {
+		return func() {}, nil
+	}
 	leave, err = s.admission.enter(customer)
 	if err != nil {
 		s.metrics.admissionRefused.Inc()

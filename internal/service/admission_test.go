@@ -52,3 +52,23 @@ func TestAdmission_BoundsEachCustomerApart(t *testing.T) {
 		}
 	}
 }
+
+// TestAdmit_BackgroundWorkIsNeverRefused: a queued restore runs through the
+// same preamble as a request; with its customer at the bound it must still
+// run (it is bounded by its queue), or it would be recorded as failed.
+func TestAdmit_BackgroundWorkIsNeverRefused(t *testing.T) {
+	s := &Service{admission: admission{max: 1}, metrics: newMetrics(nil, false)}
+	leave, err := s.admit(Caller{}, "c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer leave()
+	if _, err := s.admit(Caller{}, "c1"); cellar.ErrorCode(err) != cellar.CodeRateLimited {
+		t.Fatalf("second request = %v, want rate_limited", err)
+	}
+	bg, err := s.admit(Caller{Background: true}, "c1")
+	if err != nil {
+		t.Fatalf("background work refused: %v", err)
+	}
+	bg()
+}

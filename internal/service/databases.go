@@ -171,7 +171,7 @@ func (s *Service) CreateDatabase(ctx context.Context, c Caller, req CreateDataba
 // the name's lock throughout so concurrent identical creates see one
 // another's result.
 func (s *Service) createNamed(ctx context.Context, c Caller, engine cellar.Engine, customer, name string, requested *string) (res *CreateResult, taken bool, err error) {
-	leave, err := s.admit(customer)
+	leave, err := s.admit(c, customer)
 	if err != nil {
 		return nil, false, err
 	}
@@ -272,7 +272,7 @@ func (s *Service) DeleteDatabase(ctx context.Context, c Caller, req DeleteDataba
 	}
 	engine, _ := cellar.ParseEngine(req.DBType)
 	customer := s.scopeOf(c, engine, req.DBName)
-	leave, err := s.admit(customer)
+	leave, err := s.admit(c, customer)
 	if err != nil {
 		return err
 	}

@@ -140,7 +140,7 @@ func (s *Service) Restore(ctx context.Context, c Caller, dbType, dbName string, 
 // dropNewTarget deletes a database made for a restore that will not run,
 // through the internal path (the caller may lack database:delete).
 func (s *Service) dropNewTarget(ctx context.Context, engine cellar.Engine, name, actor string) {
-	h, err := s.lockActive(ctx, Caller{Principal: cellar.Principal{Internal: true}}, engine, name)
+	h, err := s.lockActive(ctx, Caller{Principal: cellar.Principal{Internal: true}, Background: true}, engine, name)
 	if err == nil {
 		defer h.release()
 		err = s.deleteLocked(ctx, h.lk, h.srv, h.db, actor)
@@ -245,7 +245,7 @@ func (s *Service) RunRestore(ctx context.Context, id string) error {
 	}
 	db := row.Database
 	engine := cellar.Engine(db.Engine)
-	c := Caller{Principal: cellar.Principal{CustomerID: r.CustomerID, KeyPrefix: r.Actor}, RequestID: r.RequestID}
+	c := Caller{Principal: cellar.Principal{CustomerID: r.CustomerID, KeyPrefix: r.Actor}, RequestID: r.RequestID, Background: true}
 	if r.OperationID != nil {
 		// An earlier attempt died after it started: its operation is
 		// settled (by the reconciler, or now through the lock), and that

@@ -27,6 +27,10 @@ type Caller struct {
 	cellar.Principal
 	RequestID  string
 	RemoteAddr string
+	// Background marks work done by Cellar's own jobs (a queued restore)
+	// rather than by a request: it is bounded by its queue's workers, so
+	// the per-customer bound on concurrent changes does not refuse it.
+	Background bool
 }
 
 // Service implements Cellar's operations.

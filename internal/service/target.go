@@ -41,7 +41,7 @@ func (h *held) release() {
 // customer's, is not found.
 func (s *Service) lockActive(ctx context.Context, c Caller, engine cellar.Engine, name string) (*held, error) {
 	customer := s.scopeOf(c, engine, name)
-	leave, err := s.admit(customer)
+	leave, err := s.admit(c, customer)
 	if err != nil {
 		return nil, err
 	}
