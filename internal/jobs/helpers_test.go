@@ -2,6 +2,7 @@ package jobs_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"slices"
@@ -85,6 +86,11 @@ func (h *heldQueue) EnqueueSnapshot(_ context.Context, _ pgx.Tx, id, _ string) e
 	defer h.mu.Unlock()
 	h.ids = append(h.ids, id)
 	return nil
+}
+
+// EnqueueRestore: the retention simulation takes no restores.
+func (h *heldQueue) EnqueueRestore(context.Context, pgx.Tx, string, time.Duration) error {
+	return errors.New("heldQueue: restores are not simulated")
 }
 
 func (s *simulation) createDatabase(t *testing.T, engine, name string) string {
