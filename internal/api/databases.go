@@ -1,11 +1,10 @@
 package api
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"time"
-
-	"github.com/go-chi/chi/v5"
 
 	"github.com/cellar/cellar/internal/service"
 )
@@ -22,20 +21,27 @@ type createDatabaseResponse struct {
 	Message           string  `json:"message"`
 	PasswordGenerated bool    `json:"password_generated"`
 	Idempotent        bool    `json:"idempotent"`
+
+	status int
 }
 
-func (s *Server) createDatabase(w http.ResponseWriter, r *http.Request) {
-	req, err := decode[service.CreateDatabaseRequest](r)
-	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+// StatusCode is 201 for a creation, 200 for a repeated create.
+func (r *createDatabaseResponse) StatusCode() int { return r.status }
+
+// Secrets is the password, shown once.
+func (r *createDatabaseResponse) Secrets() []string {
+	if r.Password == nil {
+		return nil
 	}
-	res, err := s.svc.CreateDatabase(r.Context(), caller(r), req)
+	return []string{*r.Password}
+}
+
+func (s *Server) createDatabase(ctx context.Context, c service.Caller, req *service.CreateDatabaseRequest) (*createDatabaseResponse, error) {
+	res, err := s.svc.CreateDatabase(ctx, c, *req)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return nil, err
 	}
-	out := createDatabaseResponse{
+	out := &createDatabaseResponse{
 		Success:          true,
 		DBType:           string(res.Engine),
 		DBName:           res.Database,
@@ -44,19 +50,17 @@ func (s *Server) createDatabase(w http.ResponseWriter, r *http.Request) {
 		Port:             res.Port,
 		ConnectionString: res.ConnectionString(),
 		Idempotent:       res.Idempotent,
+		status:           http.StatusCreated,
 	}
-	status := http.StatusCreated
 	if res.Idempotent {
-		status = http.StatusOK
+		out.status = http.StatusOK
 		out.Message = fmt.Sprintf("Database %s already exists; its password is not shown again (rotate it to get a new one)", res.Database)
 	} else {
-		rememberSecret(r.Context(), res.Password, res.SecretPath, res.SecretVersion)
 		out.Password = &res.Password
 		out.PasswordGenerated = true
 		out.Message = fmt.Sprintf("Database %s created; store the password now, it will not be shown again", res.Database)
 	}
-	noStore(w)
-	writeJSON(w, status, out)
+	return out, nil
 }
 
 type successResponse struct {
@@ -64,33 +68,37 @@ type successResponse struct {
 	Message string `json:"message"`
 }
 
-func (s *Server) deleteDatabaseByBody(w http.ResponseWriter, r *http.Request) {
-	req, err := decode[service.DeleteDatabaseRequest](r)
-	if err != nil {
-		writeError(w, r, s.log, err)
-		return
-	}
-	s.deleteDatabase(w, r, req)
+func (s *Server) deleteDatabaseByBody(ctx context.Context, c service.Caller, req *service.DeleteDatabaseRequest) (*successResponse, error) {
+	return s.deleteDatabase(ctx, c, *req)
 }
 
-func (s *Server) deleteDatabaseByPath(w http.ResponseWriter, r *http.Request) {
-	req := service.DeleteDatabaseRequest{DBType: chi.URLParam(r, "db_type"), DBName: chi.URLParam(r, "db_name")}
-	if q := r.URL.Query(); q.Has("username") {
+// deleteByPathRequest is DELETE /v1/databases/{db_type}/{db_name}[?username=].
+type deleteByPathRequest struct {
+	dbAddress
+	Username *string
+}
+
+func (r *deleteByPathRequest) ExtractRaw(raw rawRequest) error {
+	r.extract(raw)
+	if q := raw.Query(); q.Has("username") {
 		u := q.Get("username")
-		req.Username = &u
+		r.Username = &u
 	}
-	s.deleteDatabase(w, r, req)
+	return nil
 }
 
-func (s *Server) deleteDatabase(w http.ResponseWriter, r *http.Request, req service.DeleteDatabaseRequest) {
-	if err := s.svc.DeleteDatabase(r.Context(), caller(r), req); err != nil {
-		writeError(w, r, s.log, err)
-		return
+func (s *Server) deleteDatabaseByPath(ctx context.Context, c service.Caller, req *deleteByPathRequest) (*successResponse, error) {
+	return s.deleteDatabase(ctx, c, service.DeleteDatabaseRequest{DBType: req.DBType, DBName: req.DBName, Username: req.Username})
+}
+
+func (s *Server) deleteDatabase(ctx context.Context, c service.Caller, req service.DeleteDatabaseRequest) (*successResponse, error) {
+	if err := s.svc.DeleteDatabase(ctx, c, req); err != nil {
+		return nil, err
 	}
-	writeJSON(w, http.StatusOK, successResponse{
+	return &successResponse{
 		Success: true,
 		Message: fmt.Sprintf("Database %s, its user and its stored credentials were deleted", req.DBName),
-	})
+	}, nil
 }
 
 type databaseJSON struct {
@@ -108,19 +116,27 @@ type databaseJSON struct {
 	CreatedAt       time.Time `json:"created_at"`
 }
 
+type listDatabasesRequest struct {
+	DBType     string
+	CustomerID string
+}
+
+func (r *listDatabasesRequest) ExtractRaw(raw rawRequest) error {
+	r.DBType, r.CustomerID = raw.Path("db_type"), raw.Query().Get("customer_id")
+	return nil
+}
+
 type listDatabasesResponse struct {
 	DBType    string         `json:"db_type"`
 	Databases []databaseJSON `json:"databases"`
 }
 
-func (s *Server) listDatabases(w http.ResponseWriter, r *http.Request) {
-	dbType := chi.URLParam(r, "db_type")
-	dbs, err := s.svc.ListDatabases(r.Context(), caller(r), dbType, r.URL.Query().Get("customer_id"))
+func (s *Server) listDatabases(ctx context.Context, c service.Caller, req *listDatabasesRequest) (*listDatabasesResponse, error) {
+	dbs, err := s.svc.ListDatabases(ctx, c, req.DBType, req.CustomerID)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return nil, err
 	}
-	out := listDatabasesResponse{DBType: dbType, Databases: make([]databaseJSON, 0, len(dbs))}
+	out := &listDatabasesResponse{DBType: req.DBType, Databases: make([]databaseJSON, 0, len(dbs))}
 	for _, d := range dbs {
 		out.Databases = append(out.Databases, databaseJSON{
 			DBName: d.Name, DBType: string(d.Engine), Username: d.Username, Status: d.Status, StatusReason: d.StatusReason,
@@ -128,7 +144,7 @@ func (s *Server) listDatabases(w http.ResponseWriter, r *http.Request) {
 			Description: d.Description, ConnectionLimit: d.ConnectionLimit, CreatedAt: d.CreatedAt.UTC(),
 		})
 	}
-	writeJSON(w, http.StatusOK, out)
+	return out, nil
 }
 
 type engineJSON struct {
@@ -141,15 +157,19 @@ type engineJSON struct {
 	Capabilities []string `json:"capabilities"`
 }
 
-func (s *Server) listEngines(w http.ResponseWriter, r *http.Request) {
-	engines, err := s.svc.ListEngines(r.Context(), caller(r))
+type engineListResponse struct {
+	Engines []engineJSON `json:"engines"`
+}
+
+// noRequest is the request of an endpoint that reads nothing but its caller.
+type noRequest struct{}
+
+func (s *Server) listEngines(ctx context.Context, c service.Caller, _ *noRequest) (*engineListResponse, error) {
+	engines, err := s.svc.ListEngines(ctx, c)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return nil, err
 	}
-	out := struct {
-		Engines []engineJSON `json:"engines"`
-	}{Engines: make([]engineJSON, 0, len(engines))}
+	out := &engineListResponse{Engines: make([]engineJSON, 0, len(engines))}
 	for _, e := range engines {
 		j := engineJSON{DBType: string(e.Engine), Name: e.Engine.DisplayName(), Versions: e.Versions,
 			Servers: e.Servers, Available: e.Available, Capabilities: e.Capabilities}
@@ -159,5 +179,5 @@ func (s *Server) listEngines(w http.ResponseWriter, r *http.Request) {
 		}
 		out.Engines = append(out.Engines, j)
 	}
-	writeJSON(w, http.StatusOK, out)
+	return out, nil
 }

@@ -1,11 +1,9 @@
 package api
 
 import (
+	"context"
 	"fmt"
-	"net/http"
 	"time"
-
-	"github.com/go-chi/chi/v5"
 
 	"github.com/cellar/cellar/internal/service"
 )
@@ -19,17 +17,23 @@ type credentialsResponse struct {
 	ConnectionString string  `json:"connection_string"`
 }
 
-func (s *Server) getCredentials(w http.ResponseWriter, r *http.Request) {
-	creds, err := s.svc.GetCredentials(r.Context(), caller(r), chi.URLParam(r, "db_type"), chi.URLParam(r, "db_name"))
+func (s *Server) getCredentials(ctx context.Context, c service.Caller, req *dbAddress) (*credentialsResponse, error) {
+	creds, err := s.svc.GetCredentials(ctx, c, req.DBType, req.DBName)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return nil, err
 	}
-	writeJSON(w, http.StatusOK, credentialsResponse{
+	return &credentialsResponse{
 		Host: creds.Host, Port: creds.Port, Database: creds.Database, Username: creds.Username,
 		ConnectionString: creds.ConnectionString(),
-	})
+	}, nil
 }
+
+type rotateRequest struct {
+	dbAddress
+	Body service.RotateRequest
+}
+
+func (r *rotateRequest) body() any { return &r.Body }
 
 type rotateResponse struct {
 	Success            bool      `json:"success"`
@@ -43,42 +47,37 @@ type rotateResponse struct {
 	SessionsTerminated int       `json:"sessions_terminated"`
 }
 
-func (s *Server) rotateCredentials(w http.ResponseWriter, r *http.Request) {
-	req, err := decodeOptional[service.RotateRequest](r)
+// Secrets is the new password, shown once.
+func (r *rotateResponse) Secrets() []string { return []string{r.Password} }
+
+func (s *Server) rotateCredentials(ctx context.Context, c service.Caller, req *rotateRequest) (*rotateResponse, error) {
+	rot, err := s.svc.RotateCredentials(ctx, c, req.DBType, req.DBName, req.Body)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return nil, err
 	}
-	rot, err := s.svc.RotateCredentials(r.Context(), caller(r), chi.URLParam(r, "db_type"), chi.URLParam(r, "db_name"), req)
-	if err != nil {
-		writeError(w, r, s.log, err)
-		return
-	}
-	rememberSecret(r.Context(), rot.Password, rot.SecretPath, rot.SecretVersion)
-	noStore(w)
-	writeJSON(w, http.StatusOK, rotateResponse{
+	return &rotateResponse{
 		Success: true, DBName: rot.Database, Username: rot.Username, Password: rot.Password,
 		Host: rot.Host, Port: rot.Port, ConnectionString: rot.ConnectionString(),
 		CreatedAt: rot.RotatedAt, SessionsTerminated: rot.SessionsEnded,
-	})
+	}, nil
 }
 
-func (s *Server) updateDatabase(w http.ResponseWriter, r *http.Request) {
-	req, err := decode[service.UpdateDatabaseRequest](r)
-	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+type updateDatabaseRequest struct {
+	dbAddress
+	Body service.UpdateDatabaseRequest
+}
+
+func (r *updateDatabaseRequest) body() any { return &r.Body }
+
+func (s *Server) updateDatabase(ctx context.Context, c service.Caller, req *updateDatabaseRequest) (*successResponse, error) {
+	if err := s.svc.UpdateDatabase(ctx, c, req.DBType, req.DBName, req.Body); err != nil {
+		return nil, err
 	}
-	name := chi.URLParam(r, "db_name")
-	if err := s.svc.UpdateDatabase(r.Context(), caller(r), chi.URLParam(r, "db_type"), name, req); err != nil {
-		writeError(w, r, s.log, err)
-		return
+	msg := "Database " + req.DBName + " updated"
+	if req.Body.ConnectionLimit != nil {
+		msg += fmt.Sprintf("; connection limit is now %d", *req.Body.ConnectionLimit)
 	}
-	msg := "Database " + name + " updated"
-	if req.ConnectionLimit != nil {
-		msg += fmt.Sprintf("; connection limit is now %d", *req.ConnectionLimit)
-	}
-	writeJSON(w, http.StatusOK, successResponse{Success: true, Message: msg})
+	return &successResponse{Success: true, Message: msg}, nil
 }
 
 type restartResponse struct {
@@ -87,17 +86,15 @@ type restartResponse struct {
 	SessionsTerminated int    `json:"sessions_terminated"`
 }
 
-func (s *Server) restartDatabase(w http.ResponseWriter, r *http.Request) {
-	name := chi.URLParam(r, "db_name")
-	n, err := s.svc.RestartDatabase(r.Context(), caller(r), chi.URLParam(r, "db_type"), name)
+func (s *Server) restartDatabase(ctx context.Context, c service.Caller, req *dbAddress) (*restartResponse, error) {
+	n, err := s.svc.RestartDatabase(ctx, c, req.DBType, req.DBName)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return nil, err
 	}
-	writeJSON(w, http.StatusOK, restartResponse{
+	return &restartResponse{
 		Success: true, SessionsTerminated: n,
-		Message: fmt.Sprintf("Terminated %d session(s) on %s; the server itself keeps running", n, name),
-	})
+		Message: fmt.Sprintf("Terminated %d session(s) on %s; the server itself keeps running", n, req.DBName),
+	}, nil
 }
 
 type infoResponse struct {
@@ -110,16 +107,15 @@ type infoResponse struct {
 	Owner           string    `json:"owner"`
 }
 
-func (s *Server) databaseInfo(w http.ResponseWriter, r *http.Request) {
-	info, err := s.svc.GetDatabaseInfo(r.Context(), caller(r), chi.URLParam(r, "db_type"), chi.URLParam(r, "db_name"))
+func (s *Server) databaseInfo(ctx context.Context, c service.Caller, req *dbAddress) (*infoResponse, error) {
+	info, err := s.svc.GetDatabaseInfo(ctx, c, req.DBType, req.DBName)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return nil, err
 	}
-	writeJSON(w, http.StatusOK, infoResponse{
+	return &infoResponse{
 		DBName: info.Name, DBType: string(info.Engine), SizeMB: float64(int(info.SizeMB*100)) / 100,
 		ConnectionCount: info.Connections, ConnectionLimit: info.ConnectionLimit, CreatedAt: info.CreatedAt.UTC(), Owner: info.Owner,
-	})
+	}, nil
 }
 
 type historyEventJSON struct {
@@ -150,19 +146,21 @@ type historyResponse struct {
 	NextCursor *string            `json:"next_cursor"`
 }
 
-func (s *Server) history(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
+type historyRequest struct{ service.HistoryQuery }
+
+func (r *historyRequest) ExtractRaw(raw rawRequest) error {
+	q := raw.Query()
 	hq, err := service.ParseHistoryQuery(q.Get, q.Has)
+	r.HistoryQuery = hq
+	return err
+}
+
+func (s *Server) history(ctx context.Context, c service.Caller, req *historyRequest) (*historyResponse, error) {
+	page, err := s.svc.History(ctx, c, req.HistoryQuery)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return nil, err
 	}
-	page, err := s.svc.History(r.Context(), caller(r), hq)
-	if err != nil {
-		writeError(w, r, s.log, err)
-		return
-	}
-	out := historyResponse{Databases: make([]historyEntryJSON, 0, len(page.Entries))}
+	out := &historyResponse{Databases: make([]historyEntryJSON, 0, len(page.Entries))}
 	if page.NextCursor != "" {
 		out.NextCursor = &page.NextCursor
 	}
@@ -177,7 +175,7 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) {
 		}
 		out.Databases = append(out.Databases, j)
 	}
-	writeJSON(w, http.StatusOK, out)
+	return out, nil
 }
 
 func utc(t *time.Time) *time.Time {
