@@ -13,8 +13,8 @@ type credentialsResponse struct {
 	Port             int     `json:"port"`
 	Database         string  `json:"database"`
 	Username         string  `json:"username"`
-	Password         *string `json:"password"` // always null here
-	ConnectionString string  `json:"connection_string"`
+	Password         *string `json:"password" doc:"Never returned here; always null. Rotate to get a new password." type:"null"` // always null here
+	ConnectionString string  `json:"connection_string" doc:"Without the password."`
 }
 
 func (s *Server) getCredentials(ctx context.Context, c service.Caller, req *dbAddress) (*credentialsResponse, error) {
@@ -43,8 +43,8 @@ type rotateResponse struct {
 	Host               string    `json:"host"`
 	Port               int       `json:"port"`
 	ConnectionString   string    `json:"connection_string"`
-	CreatedAt          time.Time `json:"created_at"`
-	SessionsTerminated int       `json:"sessions_terminated"`
+	CreatedAt          time.Time `json:"created_at" doc:"When this password was set"`
+	SessionsTerminated int       `json:"sessions_terminated" doc:"Sessions ended because they used the old password (terminate_sessions)"`
 }
 
 // Secrets is the new password, shown once.
@@ -99,10 +99,10 @@ func (s *Server) restartDatabase(ctx context.Context, c service.Caller, req *dbA
 
 type infoResponse struct {
 	DBName          string    `json:"db_name"`
-	DBType          string    `json:"db_type"`
+	DBType          string    `json:"db_type" enum:"postgresql|mariadb"`
 	SizeMB          float64   `json:"size_mb"`
 	ConnectionCount int       `json:"connection_count"`
-	ConnectionLimit *int      `json:"connection_limit"`
+	ConnectionLimit *int      `json:"connection_limit" doc:"null when unlimited"`
 	CreatedAt       time.Time `json:"created_at"`
 	Owner           string    `json:"owner"`
 }
@@ -119,9 +119,9 @@ func (s *Server) databaseInfo(ctx context.Context, c service.Caller, req *dbAddr
 }
 
 type historyEventJSON struct {
-	Kind       string         `json:"kind"`
+	Kind       string         `json:"kind" enum:"created|rotated|updated|restarted|deleted|access_rule_added|access_rule_deleted|access_rules_applied|snapshot_created|snapshot_deleted|restored|needs_attention|backup_policy_set"`
 	OccurredAt time.Time      `json:"occurred_at"`
-	Actor      string         `json:"actor"`
+	Actor      string         `json:"actor" doc:"Prefix of the API key that made the change"`
 	RequestID  string         `json:"request_id"`
 	RemoteAddr string         `json:"remote_addr"`
 	Details    map[string]any `json:"details"`
@@ -129,21 +129,21 @@ type historyEventJSON struct {
 
 type historyEntryJSON struct {
 	DBName     string             `json:"db_name"`
-	DBType     string             `json:"db_type"`
+	DBType     string             `json:"db_type" enum:"postgresql|mariadb"`
 	Username   string             `json:"username"`
-	Status     string             `json:"status"`
+	Status     string             `json:"status" enum:"active|deleting|deleted"`
 	Server     string             `json:"server"`
 	CustomerID string             `json:"customer_id"`
 	CreatedAt  time.Time          `json:"created_at"`
 	DeletedAt  *time.Time         `json:"deleted_at"`
-	Events     []historyEventJSON `json:"events"`
+	Events     []historyEventJSON `json:"events" doc:"The newest events (at most events_limit), oldest first"`
 	// EventsCursor fetches the events before Events (history_events.go).
-	EventsCursor *string `json:"events_cursor"`
+	EventsCursor *string `json:"events_cursor" doc:"Pass as cursor to GET /v1/databases/history/events for the events before these; null when these are all"`
 }
 
 type historyResponse struct {
 	Databases  []historyEntryJSON `json:"databases"`
-	NextCursor *string            `json:"next_cursor"`
+	NextCursor *string            `json:"next_cursor" doc:"Pass as cursor for the next page; null on the last page"`
 }
 
 type historyRequest struct{ service.HistoryQuery }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"reflect"
 
 	"github.com/go-chi/chi/v5"
 
@@ -89,8 +90,9 @@ type secretCarrier interface{ Secrets() []string }
 
 // endpoint is one entry of the route table.
 type endpoint struct {
-	meta    Meta
-	handler http.HandlerFunc
+	meta      Meta
+	handler   http.HandlerFunc
+	req, resp reflect.Type // for the API description (openapi_doc.go)
 }
 
 // execFunc is an endpoint's Execute.
@@ -98,7 +100,7 @@ type execFunc[Req, Resp any] func(ctx context.Context, c service.Caller, req *Re
 
 // handle builds an endpoint from its Meta and Execute.
 func handle[Req, Resp any](s *Server, m Meta, execute execFunc[Req, Resp]) endpoint {
-	return endpoint{meta: m, handler: func(w http.ResponseWriter, r *http.Request) {
+	return endpoint{meta: m, req: reflect.TypeFor[Req](), resp: reflect.TypeFor[Resp](), handler: func(w http.ResponseWriter, r *http.Request) {
 		resp, err := run(r, m, execute)
 		if err != nil {
 			writeError(w, r, s.log, err)

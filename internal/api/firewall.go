@@ -8,10 +8,10 @@ import (
 )
 
 type accessRuleJSON struct {
-	RuleID      string    `json:"rule_id"`
+	RuleID      string    `json:"rule_id" format:"uuid"`
 	DBName      string    `json:"db_name"`
-	DBType      string    `json:"db_type"`
-	IPAddress   string    `json:"ip_address"`
+	DBType      string    `json:"db_type" enum:"postgresql|mariadb"`
+	IPAddress   string    `json:"ip_address" doc:"CIDR notation; a single address as /32 or /128"`
 	Port        int       `json:"port"`
 	Description *string   `json:"description"`
 	CreatedAt   time.Time `json:"created_at"`

@@ -8,7 +8,7 @@ import (
 
 type eventsPageJSON struct {
 	Events     []historyEventJSON `json:"events"`
-	NextCursor *string            `json:"next_cursor"`
+	NextCursor *string            `json:"next_cursor" doc:"Pass as cursor for older events; null when there are none"`
 }
 
 type historyEventsRequest struct {

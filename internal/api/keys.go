@@ -8,8 +8,8 @@ import (
 )
 
 type apiKeyJSON struct {
-	ID          string     `json:"id"`
-	Prefix      string     `json:"prefix"`
+	ID          string     `json:"id" format:"uuid"`
+	Prefix      string     `json:"prefix" doc:"Visible identifier of the key"`
 	Name        string     `json:"name"`
 	CustomerID  string     `json:"customer_id"`
 	Permissions []string   `json:"permissions"`
@@ -30,7 +30,7 @@ func apiKeyJSONFrom(k service.APIKey) apiKeyJSON {
 // newAPIKeyResponse is a created key with its secret, shown once.
 type newAPIKeyResponse struct {
 	apiKeyJSON
-	Key string `json:"key"`
+	Key string `json:"key" doc:"The secret key, shown once"`
 }
 
 // Secrets is the key itself.

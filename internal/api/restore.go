@@ -12,17 +12,17 @@ import (
 // only in the 202 answer of a restore to a new database.
 type restoreJSON struct {
 	RestoreID        string     `json:"restore_id"`
-	DBType           string     `json:"db_type"`
-	DBName           string     `json:"db_name"`
-	TargetDBName     string     `json:"target_db_name"`
+	DBType           string     `json:"db_type" enum:"postgresql|mariadb"`
+	DBName           string     `json:"db_name" doc:"The database the restore was requested on"`
+	TargetDBName     string     `json:"target_db_name" doc:"Where the snapshot is restored: db_name, or the new database"`
 	SnapshotID       string     `json:"snapshot_id"`
-	Status           string     `json:"status"`
-	Error            *string    `json:"error"`
+	Status           string     `json:"status" enum:"pending|running|completed|failed"`
+	Error            *string    `json:"error" doc:"Why it failed, and what became of the database"`
 	CreatedAt        time.Time  `json:"created_at"`
 	StartedAt        *time.Time `json:"started_at"`
 	FinishedAt       *time.Time `json:"finished_at"`
-	Message          string     `json:"message,omitempty"`
-	Username         *string    `json:"username,omitempty"`
+	Message          string     `json:"message,omitempty" doc:"Only in the 202 answer"`
+	Username         *string    `json:"username,omitempty" doc:"Only in the 202 answer for target_db_name: the new database's credentials, shown once"`
 	Password         *string    `json:"password,omitempty"`
 	Host             *string    `json:"host,omitempty"`
 	Port             *int       `json:"port,omitempty"`

@@ -8,13 +8,13 @@ import (
 )
 
 type snapshotJSON struct {
-	SnapshotID    string     `json:"snapshot_id"`
+	SnapshotID    string     `json:"snapshot_id" pattern:"^snap_[0-9]{8}_[0-9]{6}_[0-9a-f]{8}$"`
 	DBName        string     `json:"db_name"`
-	DBType        string     `json:"db_type"`
-	Kind          string     `json:"kind"`
-	Status        string     `json:"status"`
+	DBType        string     `json:"db_type" enum:"postgresql|mariadb"`
+	Kind          string     `json:"kind" enum:"manual|scheduled"`
+	Status        string     `json:"status" enum:"pending|running|completed|failed"`
 	SizeMB        *float64   `json:"size_mb"`
-	BytesWritten  int64      `json:"bytes_written"`
+	BytesWritten  int64      `json:"bytes_written" doc:"Progress while running"`
 	SHA256        *string    `json:"sha256"`
 	ServerVersion *string    `json:"server_version"`
 	Description   *string    `json:"description"`
@@ -97,9 +97,9 @@ func (s *Server) deleteSnapshot(ctx context.Context, c service.Caller, req *snap
 
 type backupPolicyJSON struct {
 	DBName        string     `json:"db_name"`
-	DBType        string     `json:"db_type"`
+	DBType        string     `json:"db_type" enum:"postgresql|mariadb"`
 	Enabled       bool       `json:"enabled"`
-	Frequency     string     `json:"frequency"`
+	Frequency     string     `json:"frequency" enum:"hourly|daily|weekly"`
 	RetentionDays int        `json:"retention_days"`
 	TimeOfDay     string     `json:"time_of_day"`
 	Timezone      string     `json:"timezone"`

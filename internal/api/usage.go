@@ -17,7 +17,7 @@ type metricsSampleJSON struct {
 	MaxConnections    *int       `json:"max_connections"`
 	TotalQueries      *int64     `json:"total_queries"`
 	QueriesPerSec     *float64   `json:"queries_per_sec"`
-	CacheHitRatio     *float64   `json:"cache_hit_ratio"`
+	CacheHitRatio     *float64   `json:"cache_hit_ratio" doc:"percent"`
 	CPUPercent        *float64   `json:"cpu_percent"`
 	MemoryPercent     *float64   `json:"memory_percent"`
 	MeasuredAt        *time.Time `json:"measured_at"`
@@ -25,9 +25,9 @@ type metricsSampleJSON struct {
 
 type metricsJSON struct {
 	DatabaseID string  `json:"database_id"`
-	BackupGB   float64 `json:"backup_gb"`
+	BackupGB   float64 `json:"backup_gb" doc:"Completed snapshots of the database"`
 	*metricsSampleJSON
-	Samples []metricsSampleJSON `json:"samples,omitempty"`
+	Samples []metricsSampleJSON `json:"samples,omitempty" doc:"Only with since"`
 }
 
 func sampleJSON(m service.MetricsSample) metricsSampleJSON {
@@ -96,25 +96,25 @@ type quotaJSON struct {
 	Used           int               `json:"used"`
 	Limit          int               `json:"limit"`
 	StorageUsedGB  float64           `json:"storage_used_gb"`
-	StorageLimitGB float64           `json:"storage_limit_gb"`
+	StorageLimitGB float64           `json:"storage_limit_gb" doc:"0 = unlimited"`
 	BackupUsedGB   float64           `json:"backup_used_gb"`
-	Snapshots      snapshotQuotaJSON `json:"snapshots"`
+	Snapshots      snapshotQuotaJSON `json:"snapshots" doc:"Snapshots kept against the snapshot limits, which a manual snapshot must fit (scheduled backups count but are never refused). used counts pending, running and completed snapshots; bytes are completed sizes plus what running dumps have written so far."`
 	Engines        []engineQuotaJSON `json:"engines"`
 	Cost           costJSON          `json:"estimated_monthly_cost"`
 }
 
 type snapshotQuotaJSON struct {
 	Used      int     `json:"used"`
-	Limit     int     `json:"limit"`
+	Limit     int     `json:"limit" doc:"max_snapshots; 0 = no manual snapshots"`
 	UsedBytes int64   `json:"used_bytes"`
 	UsedGB    float64 `json:"used_gb"`
-	LimitGB   float64 `json:"limit_gb"`
+	LimitGB   float64 `json:"limit_gb" doc:"max_snapshot_gb; 0 = unlimited"`
 }
 
 type engineQuotaJSON struct {
 	DBType string `json:"db_type"`
 	Used   int    `json:"used"`
-	Limit  *int   `json:"limit"`
+	Limit  *int   `json:"limit" doc:"null: only the total applies"`
 }
 
 type costJSON struct {
