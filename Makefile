@@ -33,7 +33,7 @@ bench: deps build ## API latency against raw DDL + Vault on the same servers, in
 
 generate: ## regenerate sqlc code (internal/store) and the OpenAPI document (internal/api/openapi.json)
 	./scripts/sqlc.sh generate
-	python3 scripts/openapi.py
+	$(GO) run ./cmd/openapigen
 
 check-generated: generate ## fail if generated code differs from what is committed
 	@git diff --exit-code -- internal/store internal/api/openapi.json || (echo "generated files are stale: run make generate and commit" >&2; exit 1)

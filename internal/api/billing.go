@@ -1,11 +1,9 @@
 package api
 
 import (
-	"net/http"
+	"context"
 	"strconv"
 	"time"
-
-	"github.com/go-chi/chi/v5"
 
 	"github.com/cellar/cellar/internal/billing"
 	"github.com/cellar/cellar/internal/cellar"
@@ -30,40 +28,58 @@ func deadLetterJSONFrom(d service.DeadLetter) deadLetterJSON {
 	return out
 }
 
-func (s *Server) listDeadLetters(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	limit := 100
+// pageRequest is a cursor and a limit from the query.
+type pageRequest struct {
+	Cursor string
+	Limit  int
+}
+
+func (r *pageRequest) ExtractRaw(raw rawRequest) error {
+	q := raw.Query()
+	r.Cursor, r.Limit = q.Get("cursor"), 100
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil {
-			writeError(w, r, s.log, cellar.Invalid(cellar.FieldError{Field: "limit", Message: "must be from 1 to 1000"}))
-			return
+			return cellar.Invalid(cellar.FieldError{Field: "limit", Message: "must be from 1 to 1000"})
 		}
-		limit = n
+		r.Limit = n
 	}
-	page, err := s.svc.ListDeadLetters(r.Context(), caller(r), q.Get("cursor"), limit)
+	return nil
+}
+
+type deadLetterPageResponse struct {
+	DeadLetters []deadLetterJSON `json:"dead_letters"`
+	NextCursor  *string          `json:"next_cursor"`
+}
+
+func (s *Server) listDeadLetters(ctx context.Context, c service.Caller, req *pageRequest) (*deadLetterPageResponse, error) {
+	page, err := s.svc.ListDeadLetters(ctx, c, req.Cursor, req.Limit)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return nil, err
 	}
-	out := struct {
-		DeadLetters []deadLetterJSON `json:"dead_letters"`
-		NextCursor  *string          `json:"next_cursor"`
-	}{DeadLetters: make([]deadLetterJSON, 0, len(page.DeadLetters))}
+	out := &deadLetterPageResponse{DeadLetters: make([]deadLetterJSON, 0, len(page.DeadLetters))}
 	for _, d := range page.DeadLetters {
 		out.DeadLetters = append(out.DeadLetters, deadLetterJSONFrom(d))
 	}
 	if page.NextCursor != "" {
 		out.NextCursor = &page.NextCursor
 	}
-	writeJSON(w, http.StatusOK, out)
+	return out, nil
 }
 
-func (s *Server) requeueDeadLetter(w http.ResponseWriter, r *http.Request) {
-	d, err := s.svc.RequeueDeadLetter(r.Context(), caller(r), chi.URLParam(r, "event_id"))
+// eventRequest addresses one usage event.
+type eventRequest struct{ EventID string }
+
+func (r *eventRequest) ExtractRaw(raw rawRequest) error {
+	r.EventID = raw.Path("event_id")
+	return nil
+}
+
+func (s *Server) requeueDeadLetter(ctx context.Context, c service.Caller, req *eventRequest) (*deadLetterJSON, error) {
+	d, err := s.svc.RequeueDeadLetter(ctx, c, req.EventID)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return nil, err
 	}
-	writeJSON(w, http.StatusOK, deadLetterJSONFrom(*d))
+	out := deadLetterJSONFrom(*d)
+	return &out, nil
 }

@@ -30,47 +30,53 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // becomes an error that names the problem.
 func decode[T any](r *http.Request) (T, error) {
 	var v T
+	err := decodeInto(r, &v)
+	return v, err
+}
+
+// decodeInto is decode into dst, a pointer.
+func decodeInto(r *http.Request, dst any) error {
 	if err := requireJSON(r); err != nil {
-		return v, err
+		return err
 	}
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
-		return v, decodeReadError(err)
+		return decodeReadError(err)
 	}
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) == 0 {
-		return v, cellar.Errorf(cellar.CodeMalformed, "the request body is empty; send a JSON object")
+		return cellar.Errorf(cellar.CodeMalformed, "the request body is empty; send a JSON object")
 	}
 	// encoding/json decodes a bare null into a struct as "no change", which
 	// would make null pass for an object with every field left out.
 	if string(trimmed) == "null" {
-		return v, cellar.Errorf(cellar.CodeMalformed, "the request body must be a JSON object, not null")
+		return cellar.Errorf(cellar.CodeMalformed, "the request body must be a JSON object, not null")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&v); err != nil {
-		return v, decodeError(err)
+	if err := dec.Decode(dst); err != nil {
+		return decodeError(err)
 	}
 	if dec.More() {
-		return v, cellar.Errorf(cellar.CodeMalformed, "the request body holds more than one JSON value")
+		return cellar.Errorf(cellar.CodeMalformed, "the request body holds more than one JSON value")
 	}
-	return v, nil
+	return nil
 }
 
-// decodeOptional is decode for endpoints whose body may be omitted: an
-// empty body gives the zero value, whatever the Content-Type says.
-func decodeOptional[T any](r *http.Request) (T, error) {
-	var zero T
+// decodeOptionalInto is decodeInto for endpoints whose body may be
+// omitted: an empty body leaves dst as it is, whatever the Content-Type
+// says.
+func decodeOptionalInto(r *http.Request, dst any) error {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
-		return zero, decodeReadError(err)
+		return decodeReadError(err)
 	}
 	// An optional body may be left out entirely or sent as null.
 	if t := bytes.TrimSpace(body); len(t) == 0 || string(t) == "null" {
-		return zero, nil
+		return nil
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	return decode[T](r)
+	return decodeInto(r, dst)
 }
 
 // decodeReadError explains a failure to read a request body.

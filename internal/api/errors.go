@@ -13,7 +13,7 @@ import (
 
 // problem is an RFC 9457 problem details body.
 type problem struct {
-	Type      string              `json:"type"`
+	Type      string              `json:"type" doc:"URI reference identifying the problem type, e.g. /problems/validation-error"`
 	Title     string              `json:"title"`
 	Status    int                 `json:"status"`
 	Detail    string              `json:"detail"`

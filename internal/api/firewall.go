@@ -1,19 +1,17 @@
 package api
 
 import (
-	"net/http"
+	"context"
 	"time"
-
-	"github.com/go-chi/chi/v5"
 
 	"github.com/cellar/cellar/internal/service"
 )
 
 type accessRuleJSON struct {
-	RuleID      string    `json:"rule_id"`
+	RuleID      string    `json:"rule_id" format:"uuid"`
 	DBName      string    `json:"db_name"`
-	DBType      string    `json:"db_type"`
-	IPAddress   string    `json:"ip_address"`
+	DBType      string    `json:"db_type" enum:"postgresql|mariadb"`
+	IPAddress   string    `json:"ip_address" doc:"CIDR notation; a single address as /32 or /128"`
 	Port        int       `json:"port"`
 	Description *string   `json:"description"`
 	CreatedAt   time.Time `json:"created_at"`
@@ -26,41 +24,54 @@ func accessRuleJSONFrom(r service.AccessRule) accessRuleJSON {
 	}
 }
 
-func (s *Server) addAccessRule(w http.ResponseWriter, r *http.Request) {
-	req, err := decode[service.AddAccessRuleRequest](r)
-	if err != nil {
-		writeError(w, r, s.log, err)
-		return
-	}
-	rule, err := s.svc.AddAccessRule(r.Context(), caller(r), chi.URLParam(r, "db_type"), chi.URLParam(r, "db_name"), req)
-	if err != nil {
-		writeError(w, r, s.log, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, accessRuleJSONFrom(*rule))
+type addAccessRuleRequest struct {
+	dbAddress
+	Body service.AddAccessRuleRequest
 }
 
-func (s *Server) listAccessRules(w http.ResponseWriter, r *http.Request) {
-	rules, err := s.svc.ListAccessRules(r.Context(), caller(r), chi.URLParam(r, "db_type"), chi.URLParam(r, "db_name"))
+func (r *addAccessRuleRequest) body() any { return &r.Body }
+
+func (s *Server) addAccessRule(ctx context.Context, c service.Caller, req *addAccessRuleRequest) (*accessRuleJSON, error) {
+	rule, err := s.svc.AddAccessRule(ctx, c, req.DBType, req.DBName, req.Body)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return nil, err
 	}
-	out := struct {
-		Rules []accessRuleJSON `json:"rules"`
-		Total int              `json:"total"`
-	}{Rules: make([]accessRuleJSON, 0, len(rules)), Total: len(rules)}
+	out := accessRuleJSONFrom(*rule)
+	return &out, nil
+}
+
+type accessRuleListResponse struct {
+	Rules []accessRuleJSON `json:"rules"`
+	Total int              `json:"total"`
+}
+
+func (s *Server) listAccessRules(ctx context.Context, c service.Caller, req *dbAddress) (*accessRuleListResponse, error) {
+	rules, err := s.svc.ListAccessRules(ctx, c, req.DBType, req.DBName)
+	if err != nil {
+		return nil, err
+	}
+	out := &accessRuleListResponse{Rules: make([]accessRuleJSON, 0, len(rules)), Total: len(rules)}
 	for _, rule := range rules {
 		out.Rules = append(out.Rules, accessRuleJSONFrom(rule))
 	}
-	writeJSON(w, http.StatusOK, out)
+	return out, nil
 }
 
-func (s *Server) deleteAccessRule(w http.ResponseWriter, r *http.Request) {
-	id := chi.URLParam(r, "rule_id")
-	if err := s.svc.DeleteAccessRule(r.Context(), caller(r), chi.URLParam(r, "db_type"), chi.URLParam(r, "db_name"), id); err != nil {
-		writeError(w, r, s.log, err)
-		return
+// ruleRequest addresses one access rule of a database.
+type ruleRequest struct {
+	dbAddress
+	RuleID string
+}
+
+func (r *ruleRequest) ExtractRaw(raw rawRequest) error {
+	r.extract(raw)
+	r.RuleID = raw.Path("rule_id")
+	return nil
+}
+
+func (s *Server) deleteAccessRule(ctx context.Context, c service.Caller, req *ruleRequest) (*successResponse, error) {
+	if err := s.svc.DeleteAccessRule(ctx, c, req.DBType, req.DBName, req.RuleID); err != nil {
+		return nil, err
 	}
-	writeJSON(w, http.StatusOK, successResponse{Success: true, Message: "Rule " + id + " removed from the database's access rules and the firewall"})
+	return &successResponse{Success: true, Message: "Rule " + req.RuleID + " removed from the database's access rules and the firewall"}, nil
 }

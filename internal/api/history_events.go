@@ -1,35 +1,40 @@
 package api
 
 import (
-	"net/http"
+	"context"
 
 	"github.com/cellar/cellar/internal/service"
 )
 
 type eventsPageJSON struct {
 	Events     []historyEventJSON `json:"events"`
-	NextCursor *string            `json:"next_cursor"`
+	NextCursor *string            `json:"next_cursor" doc:"Pass as cursor for older events; null when there are none"`
+}
+
+type historyEventsRequest struct {
+	Cursor string
+	Limit  int
+}
+
+func (r *historyEventsRequest) ExtractRaw(raw rawRequest) error {
+	q := raw.Query()
+	var err error
+	r.Cursor, r.Limit, err = service.ParseEventsQuery(q.Get, q.Has)
+	return err
 }
 
 // historyEvents pages back through one database's events, from a history
 // entry's events_cursor.
-func (s *Server) historyEvents(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	cursor, limit, err := service.ParseEventsQuery(q.Get, q.Has)
+func (s *Server) historyEvents(ctx context.Context, c service.Caller, req *historyEventsRequest) (*eventsPageJSON, error) {
+	page, err := s.svc.HistoryEvents(ctx, c, req.Cursor, req.Limit)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return nil, err
 	}
-	page, err := s.svc.HistoryEvents(r.Context(), caller(r), cursor, limit)
-	if err != nil {
-		writeError(w, r, s.log, err)
-		return
-	}
-	out := eventsPageJSON{Events: historyEventsJSON(page.Events)}
+	out := &eventsPageJSON{Events: historyEventsJSON(page.Events)}
 	if page.NextCursor != "" {
 		out.NextCursor = &page.NextCursor
 	}
-	writeJSON(w, http.StatusOK, out)
+	return out, nil
 }
 
 func historyEventsJSON(events []service.HistoryEvent) []historyEventJSON {

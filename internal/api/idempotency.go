@@ -118,7 +118,8 @@ type secretSlot struct {
 type secretSlotKey struct{}
 
 // markSecret tells the idempotency layer, if any, that the response carries
-// these secret values (a password, an API key). The stored copy of the
+// these secret values (a password, an API key); the endpoint adapter calls
+// it with what a response's Secrets names. The stored copy of the
 // response leaves out every member that contains one; the response itself
 // is made no-store even if the handler forgets to.
 func markSecret(ctx context.Context, secrets ...string) {
@@ -132,11 +133,6 @@ func markSecret(ctx context.Context, secrets ...string) {
 		}
 	}
 }
-
-// rememberSecret is markSecret for handlers that also hold the secret's
-// place in Vault; the place is no longer needed, since a replay never
-// shows the secret again.
-func rememberSecret(ctx context.Context, password, _ string, _ int) { markSecret(ctx, password) }
 
 // recorder passes a response through and keeps a copy.
 type recorder struct {

@@ -1,17 +1,15 @@
 package api
 
 import (
-	"net/http"
+	"context"
 	"time"
-
-	"github.com/go-chi/chi/v5"
 
 	"github.com/cellar/cellar/internal/service"
 )
 
 type apiKeyJSON struct {
-	ID          string     `json:"id"`
-	Prefix      string     `json:"prefix"`
+	ID          string     `json:"id" format:"uuid"`
+	Prefix      string     `json:"prefix" doc:"Visible identifier of the key"`
 	Name        string     `json:"name"`
 	CustomerID  string     `json:"customer_id"`
 	Permissions []string   `json:"permissions"`
@@ -29,47 +27,53 @@ func apiKeyJSONFrom(k service.APIKey) apiKeyJSON {
 	}
 }
 
-func (s *Server) createKey(w http.ResponseWriter, r *http.Request) {
-	req, err := decode[service.CreateKeyRequest](r)
-	if err != nil {
-		writeError(w, r, s.log, err)
-		return
-	}
-	k, err := s.svc.CreateKey(r.Context(), caller(r), req)
-	if err != nil {
-		writeError(w, r, s.log, err)
-		return
-	}
-	markSecret(r.Context(), k.Key)
-	noStore(w)
-	writeJSON(w, http.StatusCreated, struct {
-		apiKeyJSON
-		Key string `json:"key"`
-	}{apiKeyJSONFrom(k.APIKey), k.Key})
+// newAPIKeyResponse is a created key with its secret, shown once.
+type newAPIKeyResponse struct {
+	apiKeyJSON
+	Key string `json:"key" doc:"The secret key, shown once"`
 }
 
-func (s *Server) listKeys(w http.ResponseWriter, r *http.Request) {
-	keys, err := s.svc.ListKeys(r.Context(), caller(r))
+// Secrets is the key itself.
+func (r *newAPIKeyResponse) Secrets() []string { return []string{r.Key} }
+
+func (s *Server) createKey(ctx context.Context, c service.Caller, req *service.CreateKeyRequest) (*newAPIKeyResponse, error) {
+	k, err := s.svc.CreateKey(ctx, c, *req)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return nil, err
 	}
-	out := struct {
-		Keys []apiKeyJSON `json:"keys"`
-	}{Keys: make([]apiKeyJSON, 0, len(keys))}
+	return &newAPIKeyResponse{apiKeyJSONFrom(k.APIKey), k.Key}, nil
+}
+
+type apiKeyListResponse struct {
+	Keys []apiKeyJSON `json:"keys"`
+}
+
+func (s *Server) listKeys(ctx context.Context, c service.Caller, _ *noRequest) (*apiKeyListResponse, error) {
+	keys, err := s.svc.ListKeys(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	out := &apiKeyListResponse{Keys: make([]apiKeyJSON, 0, len(keys))}
 	for _, k := range keys {
 		out.Keys = append(out.Keys, apiKeyJSONFrom(k))
 	}
-	writeJSON(w, http.StatusOK, out)
+	return out, nil
 }
 
-func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request) {
-	k, err := s.svc.RevokeKey(r.Context(), caller(r), chi.URLParam(r, "key_id"))
+// keyRequest addresses one API key, by id or prefix.
+type keyRequest struct{ KeyID string }
+
+func (r *keyRequest) ExtractRaw(raw rawRequest) error {
+	r.KeyID = raw.Path("key_id")
+	return nil
+}
+
+func (s *Server) revokeKey(ctx context.Context, c service.Caller, req *keyRequest) (*successResponse, error) {
+	k, err := s.svc.RevokeKey(ctx, c, req.KeyID)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return nil, err
 	}
-	writeJSON(w, http.StatusOK, successResponse{Success: true, Message: "API key " + k.Prefix + " revoked"})
+	return &successResponse{Success: true, Message: "API key " + k.Prefix + " revoked"}, nil
 }
 
 type meJSON struct {
@@ -81,11 +85,11 @@ type meJSON struct {
 
 // me tells a client (the dashboard) who its key is and what it may do, so
 // it offers only what will work.
-func (s *Server) me(w http.ResponseWriter, r *http.Request) {
-	p, _ := principalFrom(r.Context())
-	out := meJSON{KeyPrefix: p.KeyPrefix, CustomerID: p.CustomerID, Internal: p.Internal, Permissions: []string{}}
+func (s *Server) me(_ context.Context, c service.Caller, _ *noRequest) (*meJSON, error) {
+	p := c.Principal
+	out := &meJSON{KeyPrefix: p.KeyPrefix, CustomerID: p.CustomerID, Internal: p.Internal, Permissions: []string{}}
 	for _, perm := range p.Permissions {
 		out.Permissions = append(out.Permissions, string(perm))
 	}
-	writeJSON(w, http.StatusOK, out)
+	return out, nil
 }

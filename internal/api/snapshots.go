@@ -1,22 +1,20 @@
 package api
 
 import (
-	"net/http"
+	"context"
 	"time"
-
-	"github.com/go-chi/chi/v5"
 
 	"github.com/cellar/cellar/internal/service"
 )
 
 type snapshotJSON struct {
-	SnapshotID    string     `json:"snapshot_id"`
+	SnapshotID    string     `json:"snapshot_id" pattern:"^snap_[0-9]{8}_[0-9]{6}_[0-9a-f]{8}$"`
 	DBName        string     `json:"db_name"`
-	DBType        string     `json:"db_type"`
-	Kind          string     `json:"kind"`
-	Status        string     `json:"status"`
+	DBType        string     `json:"db_type" enum:"postgresql|mariadb"`
+	Kind          string     `json:"kind" enum:"manual|scheduled"`
+	Status        string     `json:"status" enum:"pending|running|completed|failed"`
 	SizeMB        *float64   `json:"size_mb"`
-	BytesWritten  int64      `json:"bytes_written"`
+	BytesWritten  int64      `json:"bytes_written" doc:"Progress while running"`
 	SHA256        *string    `json:"sha256"`
 	ServerVersion *string    `json:"server_version"`
 	Description   *string    `json:"description"`
@@ -38,57 +36,70 @@ func snapshotJSONFrom(s service.Snapshot) snapshotJSON {
 	return j
 }
 
-func (s *Server) createSnapshot(w http.ResponseWriter, r *http.Request) {
-	req, err := decodeOptional[service.CreateSnapshotRequest](r)
-	if err != nil {
-		writeError(w, r, s.log, err)
-		return
-	}
-	snap, err := s.svc.CreateSnapshot(r.Context(), caller(r), chi.URLParam(r, "db_type"), chi.URLParam(r, "db_name"), req)
-	if err != nil {
-		writeError(w, r, s.log, err)
-		return
-	}
-	j := snapshotJSONFrom(*snap)
-	writeJSON(w, http.StatusAccepted, struct {
-		Success bool `json:"success"`
-		snapshotJSON
-		Message string `json:"message"`
-	}{true, j, "Snapshot " + snap.ID + " is queued; follow its status with GET …/snapshots"})
+type createSnapshotRequest struct {
+	dbAddress
+	Body service.CreateSnapshotRequest
 }
 
-func (s *Server) listSnapshots(w http.ResponseWriter, r *http.Request) {
-	dbType, dbName := chi.URLParam(r, "db_type"), chi.URLParam(r, "db_name")
-	snaps, err := s.svc.ListSnapshots(r.Context(), caller(r), dbType, dbName)
+func (r *createSnapshotRequest) body() any { return &r.Body }
+
+// createSnapshotResponse is the queued snapshot with success and message.
+type createSnapshotResponse struct {
+	Success bool `json:"success"`
+	snapshotJSON
+	Message string `json:"message"`
+}
+
+func (s *Server) createSnapshot(ctx context.Context, c service.Caller, req *createSnapshotRequest) (*createSnapshotResponse, error) {
+	snap, err := s.svc.CreateSnapshot(ctx, c, req.DBType, req.DBName, req.Body)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return nil, err
 	}
-	out := struct {
-		DBName    string         `json:"db_name"`
-		DBType    string         `json:"db_type"`
-		Snapshots []snapshotJSON `json:"snapshots"`
-	}{DBName: dbName, DBType: dbType, Snapshots: make([]snapshotJSON, 0, len(snaps))}
+	return &createSnapshotResponse{true, snapshotJSONFrom(*snap), "Snapshot " + snap.ID + " is queued; follow its status with GET …/snapshots"}, nil
+}
+
+type snapshotListResponse struct {
+	DBName    string         `json:"db_name"`
+	DBType    string         `json:"db_type"`
+	Snapshots []snapshotJSON `json:"snapshots"`
+}
+
+func (s *Server) listSnapshots(ctx context.Context, c service.Caller, req *dbAddress) (*snapshotListResponse, error) {
+	snaps, err := s.svc.ListSnapshots(ctx, c, req.DBType, req.DBName)
+	if err != nil {
+		return nil, err
+	}
+	out := &snapshotListResponse{DBName: req.DBName, DBType: req.DBType, Snapshots: make([]snapshotJSON, 0, len(snaps))}
 	for _, sn := range snaps {
 		out.Snapshots = append(out.Snapshots, snapshotJSONFrom(sn))
 	}
-	writeJSON(w, http.StatusOK, out)
+	return out, nil
 }
 
-func (s *Server) deleteSnapshot(w http.ResponseWriter, r *http.Request) {
-	id := chi.URLParam(r, "snapshot_id")
-	if err := s.svc.DeleteSnapshot(r.Context(), caller(r), chi.URLParam(r, "db_type"), chi.URLParam(r, "db_name"), id); err != nil {
-		writeError(w, r, s.log, err)
-		return
+// snapshotRequest addresses one snapshot of a database.
+type snapshotRequest struct {
+	dbAddress
+	SnapshotID string
+}
+
+func (r *snapshotRequest) ExtractRaw(raw rawRequest) error {
+	r.extract(raw)
+	r.SnapshotID = raw.Path("snapshot_id")
+	return nil
+}
+
+func (s *Server) deleteSnapshot(ctx context.Context, c service.Caller, req *snapshotRequest) (*successResponse, error) {
+	if err := s.svc.DeleteSnapshot(ctx, c, req.DBType, req.DBName, req.SnapshotID); err != nil {
+		return nil, err
 	}
-	writeJSON(w, http.StatusOK, successResponse{Success: true, Message: "Snapshot " + id + " deleted"})
+	return &successResponse{Success: true, Message: "Snapshot " + req.SnapshotID + " deleted"}, nil
 }
 
 type backupPolicyJSON struct {
 	DBName        string     `json:"db_name"`
-	DBType        string     `json:"db_type"`
+	DBType        string     `json:"db_type" enum:"postgresql|mariadb"`
 	Enabled       bool       `json:"enabled"`
-	Frequency     string     `json:"frequency"`
+	Frequency     string     `json:"frequency" enum:"hourly|daily|weekly"`
 	RetentionDays int        `json:"retention_days"`
 	TimeOfDay     string     `json:"time_of_day"`
 	Timezone      string     `json:"timezone"`
@@ -104,25 +115,27 @@ func backupPolicyJSONFrom(p *service.BackupPolicy) backupPolicyJSON {
 	}
 }
 
-func (s *Server) getBackupPolicy(w http.ResponseWriter, r *http.Request) {
-	p, err := s.svc.GetBackupPolicy(r.Context(), caller(r), chi.URLParam(r, "db_type"), chi.URLParam(r, "db_name"))
+func (s *Server) getBackupPolicy(ctx context.Context, c service.Caller, req *dbAddress) (*backupPolicyJSON, error) {
+	p, err := s.svc.GetBackupPolicy(ctx, c, req.DBType, req.DBName)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return nil, err
 	}
-	writeJSON(w, http.StatusOK, backupPolicyJSONFrom(p))
+	out := backupPolicyJSONFrom(p)
+	return &out, nil
 }
 
-func (s *Server) setBackupPolicy(w http.ResponseWriter, r *http.Request) {
-	req, err := decode[service.BackupPolicyRequest](r)
+type setBackupPolicyRequest struct {
+	dbAddress
+	Body service.BackupPolicyRequest
+}
+
+func (r *setBackupPolicyRequest) body() any { return &r.Body }
+
+func (s *Server) setBackupPolicy(ctx context.Context, c service.Caller, req *setBackupPolicyRequest) (*backupPolicyJSON, error) {
+	p, err := s.svc.SetBackupPolicy(ctx, c, req.DBType, req.DBName, req.Body)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return nil, err
 	}
-	p, err := s.svc.SetBackupPolicy(r.Context(), caller(r), chi.URLParam(r, "db_type"), chi.URLParam(r, "db_name"), req)
-	if err != nil {
-		writeError(w, r, s.log, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, backupPolicyJSONFrom(p))
+	out := backupPolicyJSONFrom(p)
+	return &out, nil
 }

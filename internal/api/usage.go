@@ -1,11 +1,8 @@
 package api
 
 import (
-	"net/http"
-	"strconv"
+	"context"
 	"time"
-
-	"github.com/go-chi/chi/v5"
 
 	"github.com/cellar/cellar/internal/billing"
 	"github.com/cellar/cellar/internal/cellar"
@@ -20,7 +17,7 @@ type metricsSampleJSON struct {
 	MaxConnections    *int       `json:"max_connections"`
 	TotalQueries      *int64     `json:"total_queries"`
 	QueriesPerSec     *float64   `json:"queries_per_sec"`
-	CacheHitRatio     *float64   `json:"cache_hit_ratio"`
+	CacheHitRatio     *float64   `json:"cache_hit_ratio" doc:"percent"`
 	CPUPercent        *float64   `json:"cpu_percent"`
 	MemoryPercent     *float64   `json:"memory_percent"`
 	MeasuredAt        *time.Time `json:"measured_at"`
@@ -28,9 +25,9 @@ type metricsSampleJSON struct {
 
 type metricsJSON struct {
 	DatabaseID string  `json:"database_id"`
-	BackupGB   float64 `json:"backup_gb"`
+	BackupGB   float64 `json:"backup_gb" doc:"Completed snapshots of the database"`
 	*metricsSampleJSON
-	Samples []metricsSampleJSON `json:"samples,omitempty"`
+	Samples []metricsSampleJSON `json:"samples,omitempty" doc:"Only with since"`
 }
 
 func sampleJSON(m service.MetricsSample) metricsSampleJSON {
@@ -44,11 +41,17 @@ func sampleJSON(m service.MetricsSample) metricsSampleJSON {
 
 func gb(bytes int64) float64 { return float64(bytes) / (1 << 30) }
 
-func (s *Server) databaseMetrics(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	var since, until *time.Time
+// metricsRequest is a database and an optional time range.
+type metricsRequest struct {
+	dbAddress
+	Since, Until *time.Time
+}
+
+func (r *metricsRequest) ExtractRaw(raw rawRequest) error {
+	r.extract(raw)
+	q := raw.Query()
 	var fields []cellar.FieldError
-	for name, dst := range map[string]**time.Time{"since": &since, "until": &until} {
+	for name, dst := range map[string]**time.Time{"since": &r.Since, "until": &r.Until} {
 		if v := q.Get(name); v != "" {
 			t, err := time.Parse(time.RFC3339, v)
 			if err != nil {
@@ -58,32 +61,34 @@ func (s *Server) databaseMetrics(w http.ResponseWriter, r *http.Request) {
 			*dst = &t
 		}
 	}
-	if until != nil && since == nil {
+	if r.Until != nil && r.Since == nil {
 		fields = append(fields, cellar.FieldError{Field: "since", Message: "is required with until"})
 	}
 	if fields != nil {
-		writeError(w, r, s.log, cellar.Invalid(fields...))
-		return
+		return cellar.Invalid(fields...)
 	}
-	m, err := s.svc.GetDatabaseMetrics(r.Context(), caller(r), chi.URLParam(r, "db_type"), chi.URLParam(r, "db_name"), since, until)
+	return nil
+}
+
+func (s *Server) databaseMetrics(ctx context.Context, c service.Caller, req *metricsRequest) (*metricsJSON, error) {
+	m, err := s.svc.GetDatabaseMetrics(ctx, c, req.DBType, req.DBName, req.Since, req.Until)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return nil, err
 	}
-	out := metricsJSON{DatabaseID: m.DatabaseID.String(), BackupGB: gb(m.BackupBytes)}
+	out := &metricsJSON{DatabaseID: m.DatabaseID.String(), BackupGB: gb(m.BackupBytes)}
 	if m.Latest != nil {
 		l := sampleJSON(*m.Latest)
 		out.metricsSampleJSON = &l
 	} else {
 		out.metricsSampleJSON = &metricsSampleJSON{}
 	}
-	if since != nil {
+	if req.Since != nil {
 		out.Samples = make([]metricsSampleJSON, 0, len(m.Series))
 		for _, x := range m.Series {
 			out.Samples = append(out.Samples, sampleJSON(x))
 		}
 	}
-	writeJSON(w, http.StatusOK, out)
+	return out, nil
 }
 
 type quotaJSON struct {
@@ -91,25 +96,25 @@ type quotaJSON struct {
 	Used           int               `json:"used"`
 	Limit          int               `json:"limit"`
 	StorageUsedGB  float64           `json:"storage_used_gb"`
-	StorageLimitGB float64           `json:"storage_limit_gb"`
+	StorageLimitGB float64           `json:"storage_limit_gb" doc:"0 = unlimited"`
 	BackupUsedGB   float64           `json:"backup_used_gb"`
-	Snapshots      snapshotQuotaJSON `json:"snapshots"`
+	Snapshots      snapshotQuotaJSON `json:"snapshots" doc:"Snapshots kept against the snapshot limits, which a manual snapshot must fit (scheduled backups count but are never refused). used counts pending, running and completed snapshots; bytes are completed sizes plus what running dumps have written so far."`
 	Engines        []engineQuotaJSON `json:"engines"`
 	Cost           costJSON          `json:"estimated_monthly_cost"`
 }
 
 type snapshotQuotaJSON struct {
 	Used      int     `json:"used"`
-	Limit     int     `json:"limit"`
+	Limit     int     `json:"limit" doc:"max_snapshots; 0 = no manual snapshots"`
 	UsedBytes int64   `json:"used_bytes"`
 	UsedGB    float64 `json:"used_gb"`
-	LimitGB   float64 `json:"limit_gb"`
+	LimitGB   float64 `json:"limit_gb" doc:"max_snapshot_gb; 0 = unlimited"`
 }
 
 type engineQuotaJSON struct {
 	DBType string `json:"db_type"`
 	Used   int    `json:"used"`
-	Limit  *int   `json:"limit"`
+	Limit  *int   `json:"limit" doc:"null: only the total applies"`
 }
 
 type costJSON struct {
@@ -145,51 +150,68 @@ func quotaJSONFrom(q *service.Quota) quotaJSON {
 	return out
 }
 
-func (s *Server) quota(w http.ResponseWriter, r *http.Request) {
-	q, err := s.svc.GetQuota(r.Context(), caller(r), r.URL.Query().Get("customer_id"))
-	if err != nil {
-		writeError(w, r, s.log, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, quotaJSONFrom(q))
+// customerRequest is an optional customer_id from the query.
+type customerRequest struct{ CustomerID string }
+
+func (r *customerRequest) ExtractRaw(raw rawRequest) error {
+	r.CustomerID = raw.Query().Get("customer_id")
+	return nil
 }
 
-func (s *Server) setQuota(w http.ResponseWriter, r *http.Request) {
-	req, err := decode[service.QuotaOverride](r)
+func (s *Server) quota(ctx context.Context, c service.Caller, req *customerRequest) (*quotaJSON, error) {
+	q, err := s.svc.GetQuota(ctx, c, req.CustomerID)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return nil, err
 	}
-	q, err := s.svc.SetQuota(r.Context(), caller(r), chi.URLParam(r, "customer_id"), req)
-	if err != nil {
-		writeError(w, r, s.log, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, quotaJSONFrom(q))
+	out := quotaJSONFrom(q)
+	return &out, nil
 }
 
-func (s *Server) usage(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	limit := 100
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			writeError(w, r, s.log, cellar.Invalid(cellar.FieldError{Field: "limit", Message: "must be from 1 to 1000"}))
-			return
-		}
-		limit = n
-	}
-	page, err := s.svc.ListUsage(r.Context(), caller(r), q.Get("cursor"), limit, q.Get("customer_id"))
+type setQuotaRequest struct {
+	CustomerID string
+	Body       service.QuotaOverride
+}
+
+func (r *setQuotaRequest) body() any { return &r.Body }
+
+func (r *setQuotaRequest) ExtractRaw(raw rawRequest) error {
+	r.CustomerID = raw.Path("customer_id")
+	return nil
+}
+
+func (s *Server) setQuota(ctx context.Context, c service.Caller, req *setQuotaRequest) (*quotaJSON, error) {
+	q, err := s.svc.SetQuota(ctx, c, req.CustomerID, req.Body)
 	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return nil, err
 	}
-	out := struct {
-		Events     []billing.Event `json:"events"`
-		NextCursor *string         `json:"next_cursor"`
-	}{Events: page.Events}
+	out := quotaJSONFrom(q)
+	return &out, nil
+}
+
+// usageRequest is a page of usage events, optionally of one customer.
+type usageRequest struct {
+	pageRequest
+	CustomerID string
+}
+
+func (r *usageRequest) ExtractRaw(raw rawRequest) error {
+	r.CustomerID = raw.Query().Get("customer_id")
+	return r.pageRequest.ExtractRaw(raw)
+}
+
+type usagePageResponse struct {
+	Events     []billing.Event `json:"events"`
+	NextCursor *string         `json:"next_cursor"`
+}
+
+func (s *Server) usage(ctx context.Context, c service.Caller, req *usageRequest) (*usagePageResponse, error) {
+	page, err := s.svc.ListUsage(ctx, c, req.Cursor, req.Limit, req.CustomerID)
+	if err != nil {
+		return nil, err
+	}
+	out := &usagePageResponse{Events: page.Events}
 	if page.NextCursor != "" {
 		out.NextCursor = &page.NextCursor
 	}
-	writeJSON(w, http.StatusOK, out)
+	return out, nil
 }

@@ -87,21 +87,16 @@ func (r *AddAccessRuleRequest) Validate() (netip.Prefix, error) {
 // AddAccessRule allows a source to reach a database, in the engine (pg_hba
 // or MariaDB user hosts) and in the host firewall.
 func (s *Service) AddAccessRule(ctx context.Context, c Caller, dbType, dbName string, req AddAccessRuleRequest) (*AccessRule, error) {
-	if err := c.Require(cellar.PermDatabaseUpdate); err != nil {
-		return nil, err
-	}
-	engine, err := parseTarget(dbType, dbName)
-	if err != nil {
-		return nil, err
-	}
-	source, err := req.Validate()
-	if err != nil {
-		return nil, err
-	}
-	if err := provision.CheckSource(string(engine), source); err != nil {
-		return nil, cellar.Invalid(cellar.FieldError{Field: "ip_address", Message: err.Error()})
-	}
-	h, err := s.lockActive(ctx, c, engine, dbName)
+	var source netip.Prefix
+	h, err := s.writeTarget(ctx, c, cellar.PermDatabaseUpdate, dbType, dbName, func(engine cellar.Engine) (err error) {
+		if source, err = req.Validate(); err != nil {
+			return err
+		}
+		if err := provision.CheckSource(string(engine), source); err != nil {
+			return cellar.Invalid(cellar.FieldError{Field: "ip_address", Message: err.Error()})
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -169,18 +164,13 @@ func (s *Service) AddAccessRule(ctx context.Context, c Caller, dbType, dbName st
 
 // DeleteAccessRule removes a rule everywhere it is enforced.
 func (s *Service) DeleteAccessRule(ctx context.Context, c Caller, dbType, dbName, ruleID string) error {
-	if err := c.Require(cellar.PermDatabaseUpdate); err != nil {
-		return err
-	}
-	engine, err := parseTarget(dbType, dbName)
-	if err != nil {
-		return err
-	}
-	id, err := uuid.Parse(ruleID)
-	if err != nil {
-		return cellar.Invalid(cellar.FieldError{Field: "rule_id", Message: "must be a UUID"})
-	}
-	h, err := s.lockActive(ctx, c, engine, dbName)
+	var id uuid.UUID
+	h, err := s.writeTarget(ctx, c, cellar.PermDatabaseUpdate, dbType, dbName, func(cellar.Engine) (err error) {
+		if id, err = uuid.Parse(ruleID); err != nil {
+			return cellar.Invalid(cellar.FieldError{Field: "rule_id", Message: "must be a UUID"})
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}

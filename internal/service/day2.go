@@ -55,18 +55,12 @@ type Rotation struct {
 // an interrupted rotation by setting the server to Vault's newest password,
 // so the password in Vault is always the one that works.
 func (s *Service) RotateCredentials(ctx context.Context, c Caller, dbType, dbName string, req RotateRequest) (*Rotation, error) {
-	if err := c.Require(cellar.PermDatabaseUpdate); err != nil {
-		return nil, err
-	}
-	engine, err := parseTarget(dbType, dbName)
-	if err != nil {
-		return nil, err
-	}
-	h, err := s.lockActive(ctx, c, engine, dbName)
+	h, err := s.writeTarget(ctx, c, cellar.PermDatabaseUpdate, dbType, dbName, nil)
 	if err != nil {
 		return nil, err
 	}
 	defer h.release()
+	engine := cellar.Engine(h.db.Engine)
 	ctx, cancel := detached(ctx)
 	defer cancel()
 	start := time.Now()
@@ -243,17 +237,7 @@ func (r *UpdateDatabaseRequest) Validate() error {
 // the metadata is the desired state, and the reconciler applies it to the
 // server if this process dies before it does.
 func (s *Service) UpdateDatabase(ctx context.Context, c Caller, dbType, dbName string, req UpdateDatabaseRequest) error {
-	if err := c.Require(cellar.PermDatabaseUpdate); err != nil {
-		return err
-	}
-	engine, err := parseTarget(dbType, dbName)
-	if err != nil {
-		return err
-	}
-	if err := req.Validate(); err != nil {
-		return err
-	}
-	h, err := s.lockActive(ctx, c, engine, dbName)
+	h, err := s.writeTarget(ctx, c, cellar.PermDatabaseUpdate, dbType, dbName, func(cellar.Engine) error { return req.Validate() })
 	if err != nil {
 		return err
 	}
@@ -337,14 +321,7 @@ func (s *Service) settleUpdate(ctx context.Context, lk *store.Lock, srv store.Se
 // RestartDatabase ends every session on one database (the server itself
 // keeps running) and says how many it ended.
 func (s *Service) RestartDatabase(ctx context.Context, c Caller, dbType, dbName string) (int, error) {
-	if err := c.Require(cellar.PermDatabaseUpdate); err != nil {
-		return 0, err
-	}
-	engine, err := parseTarget(dbType, dbName)
-	if err != nil {
-		return 0, err
-	}
-	h, err := s.lockActive(ctx, c, engine, dbName)
+	h, err := s.writeTarget(ctx, c, cellar.PermDatabaseUpdate, dbType, dbName, nil)
 	if err != nil {
 		return 0, err
 	}

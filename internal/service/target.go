@@ -86,6 +86,30 @@ func (s *Service) lockActive(ctx context.Context, c Caller, engine cellar.Engine
 	return h, nil
 }
 
+// writeTarget checks the permission and the address of a database, runs
+// check (the request's own validation, which may need the engine; nil for
+// none) and locks the database if it is one of the caller's active
+// databases, after admission and after settling work an earlier process
+// left half-done on it (lockActive): the preamble of every change, as
+// readTarget is of every read. The caller releases the lock (h.release).
+// The order is the order of the answers: 403, then 422 for the address,
+// then 422 for the request, then 429 or 404.
+func (s *Service) writeTarget(ctx context.Context, c Caller, perm cellar.Permission, dbType, dbName string, check func(cellar.Engine) error) (*held, error) {
+	if err := c.Require(perm); err != nil {
+		return nil, err
+	}
+	engine, err := parseTarget(dbType, dbName)
+	if err != nil {
+		return nil, err
+	}
+	if check != nil {
+		if err := check(engine); err != nil {
+			return nil, err
+		}
+	}
+	return s.lockActive(ctx, c, engine, dbName)
+}
+
 // readTarget checks the permission and the address of a database, and
 // returns it if it is one of the caller's active databases: the preamble of
 // every read.
