@@ -87,6 +87,11 @@ func (h *heldQueue) EnqueueSnapshot(_ context.Context, _ pgx.Tx, id, _ string) e
 	return nil
 }
 
+// EnqueueRestore drops restores: the retention tests make none.
+func (h *heldQueue) EnqueueRestore(context.Context, pgx.Tx, string, time.Duration) error {
+	return nil
+}
+
 func (s *simulation) createDatabase(t *testing.T, engine, name string) string {
 	t.Helper()
 	db, err := s.svc.CreateDatabase(context.Background(), s.caller, service.CreateDatabaseRequest{DBType: engine, RequestedName: &name})

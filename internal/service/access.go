@@ -154,7 +154,7 @@ func (s *Service) AddAccessRule(ctx context.Context, c Caller, dbType, dbName st
 			if err := q.DeleteAccessRule(ctx, store.DeleteAccessRuleParams{ID: rule.ID, DeletedBy: &by}); err != nil {
 				return err
 			}
-			return q.FinishOperation(ctx, store.FinishOperationParams{ID: op.ID, State: "rolled_back"})
+			return q.FinishOperation(ctx, store.FinishOperationParams{ID: op.ID, State: cellar.OpRolledBack})
 		})
 		if undoErr != nil {
 			return nil, undoErr

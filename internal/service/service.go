@@ -59,6 +59,8 @@ type Service struct {
 	// supervised reports the processes a supervisor keeps alive (nil
 	// when none, i.e. outside embedded mode).
 	supervised func() []supervise.Status
+	// ops holds each operation kind's settle steps (operationKinds).
+	ops opRegistry
 }
 
 // AccessConfig says how network access rules are enforced.
@@ -108,6 +110,7 @@ type Deps struct {
 // New builds a Service.
 func New(d Deps) *Service {
 	s := &Service{
+		ops:     operationKinds,
 		store:   d.Store,
 		vault:   d.Vault,
 		fleet:   newFleet(d.Store, d.Vault),
