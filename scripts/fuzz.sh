@@ -8,7 +8,7 @@ t="${FUZZTIME:-45s}"
 run() { echo "== $2 ($1)"; go test $3 -run='^$' -fuzz="^$2\$" -fuzztime="$t" -parallel=1 "$1"; }
 run ./internal/api FuzzDecode -short
 run ./internal/cellar FuzzNames ""
-run ./internal/service FuzzParseSource ""
+run ./internal/cellar FuzzParseSource ""
 run ./internal/provision FuzzAccessSource -short
 run ./internal/backup FuzzMariaDBSnapshotVerify -short
 run ./internal/backup FuzzDefinerRewriter -short

@@ -139,7 +139,7 @@ func (s *Server) listDatabases(ctx context.Context, c service.Caller, req *listD
 	out := &listDatabasesResponse{DBType: req.DBType, Databases: make([]databaseJSON, 0, len(dbs))}
 	for _, d := range dbs {
 		out.Databases = append(out.Databases, databaseJSON{
-			DBName: d.Name, DBType: string(d.Engine), Username: d.Username, Status: d.Status, StatusReason: d.StatusReason,
+			DBName: d.Name, DBType: string(d.Engine), Username: d.Username, Status: string(d.Status), StatusReason: d.StatusReason,
 			Host: d.Host, Port: d.Port, Server: d.Server, CustomerID: d.CustomerID,
 			Description: d.Description, ConnectionLimit: d.ConnectionLimit, CreatedAt: d.CreatedAt.UTC(),
 		})

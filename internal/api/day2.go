@@ -166,7 +166,7 @@ func (s *Server) history(ctx context.Context, c service.Caller, req *historyRequ
 	}
 	for _, e := range page.Entries {
 		j := historyEntryJSON{
-			DBName: e.Name, DBType: string(e.Engine), Username: e.Username, Status: e.Status, Server: e.Server,
+			DBName: e.Name, DBType: string(e.Engine), Username: e.Username, Status: string(e.Status), Server: e.Server,
 			CustomerID: e.CustomerID, CreatedAt: e.CreatedAt.UTC(), DeletedAt: utc(e.DeletedAt), Events: []historyEventJSON{},
 		}
 		j.Events = historyEventsJSON(e.Events)

@@ -32,7 +32,7 @@ type restoreJSON struct {
 func restoreJSONFrom(j *service.RestoreJob) restoreJSON {
 	return restoreJSON{
 		RestoreID: j.ID.String(), DBType: string(j.Engine), DBName: j.Database, TargetDBName: j.Target,
-		SnapshotID: j.SnapshotID, Status: j.Status, Error: j.Error, CreatedAt: j.CreatedAt.UTC(),
+		SnapshotID: j.SnapshotID, Status: string(j.Status), Error: j.Error, CreatedAt: j.CreatedAt.UTC(),
 		StartedAt: utc(j.StartedAt), FinishedAt: utc(j.FinishedAt),
 	}
 }

@@ -25,7 +25,7 @@ type snapshotJSON struct {
 
 func snapshotJSONFrom(s service.Snapshot) snapshotJSON {
 	j := snapshotJSON{
-		SnapshotID: s.ID, DBName: s.Database, DBType: string(s.Engine), Kind: s.Kind, Status: s.Status,
+		SnapshotID: s.ID, DBName: s.Database, DBType: string(s.Engine), Kind: s.Kind, Status: string(s.Status),
 		BytesWritten: s.BytesWritten, SHA256: s.SHA256, ServerVersion: s.ServerVersion, Description: s.Description,
 		Error: s.Error, CreatedAt: s.CreatedAt.UTC(), CompletedAt: utc(s.CompletedAt),
 	}

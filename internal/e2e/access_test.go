@@ -36,6 +36,10 @@ type client struct {
 
 func newSite(t *testing.T, config map[string]string) *site {
 	t.Helper()
+	if testing.Short() {
+		// Before building namespaces and a firewall for nothing.
+		t.Skip("integration test: needs real servers and network namespaces (run without -short)")
+	}
 	netns.Skip(t)
 	s := &site{}
 	var listen []string

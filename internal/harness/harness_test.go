@@ -41,6 +41,9 @@ func vaultBinary(t *testing.T) string {
 // missing.
 func requireDatabases(t *testing.T) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("starts real servers (run without -short)")
+	}
 	if _, err := os.Stat(filepath.Join(defaultPGBinDir(), "postgres")); err != nil {
 		t.Skipf("no PostgreSQL server binaries: %v", err)
 	}

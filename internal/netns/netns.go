@@ -98,10 +98,15 @@ func probe() error {
 	return nil
 }
 
-// Skip skips the test, with the reason, when Available fails. With
-// CELLAR_NETNS_REQUIRED set it fails the test instead.
+// Skip skips the test under -short, and, with the reason, when Available
+// fails. With CELLAR_NETNS_REQUIRED set the latter fails the test instead.
 func Skip(t testing.TB) {
 	t.Helper()
+	if testing.Short() {
+		// Namespaces, veths and firewalls are integration work, whatever
+		// RequireEnv says.
+		t.Skip("needs network namespaces (run without -short)")
+	}
 	err := Available()
 	if err == nil {
 		return

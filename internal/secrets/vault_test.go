@@ -16,6 +16,9 @@ import (
 // answers an unavailable error that names the secret store, whatever the
 // operation.
 func TestVaultDown_IsUnavailable(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a real Vault (run without -short)")
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -191,7 +191,7 @@ func (s *Service) GetDatabaseMetrics(ctx context.Context, c Caller, dbType, dbNa
 		return nil, err
 	}
 	for _, sn := range snaps {
-		if sn.Status == "completed" && sn.SizeBytes != nil {
+		if sn.Status == cellar.SnapshotCompleted && sn.SizeBytes != nil {
 			out.BackupBytes += *sn.SizeBytes
 		}
 	}

@@ -94,7 +94,7 @@ type Database struct {
 	Engine   cellar.Engine
 	Name     string
 	Username string
-	Status   string
+	Status   cellar.DatabaseStatus
 	// StatusReason says why the status is needs_attention.
 	StatusReason    *string
 	Host            string
@@ -107,14 +107,11 @@ type Database struct {
 }
 
 func databaseFrom(d store.Database, s store.Server) Database {
-	if d.AttentionReason != nil && d.Status == "active" {
-		d.Status = statusNeedsAttention
-	}
 	return Database{
 		Engine:          cellar.Engine(d.Engine),
 		Name:            d.Name,
 		Username:        d.Username,
-		Status:          d.Status,
+		Status:          d.Status.Shown(d.AttentionReason),
 		StatusReason:    d.AttentionReason,
 		Host:            s.Host,
 		Port:            int(s.Port),
@@ -189,7 +186,7 @@ func (s *Service) createNamed(ctx context.Context, c Caller, engine cellar.Engin
 	case store.IsNotFound(err):
 	case err != nil:
 		return nil, false, fmt.Errorf("look up database: %w", err)
-	case existing.Database.Status == "active":
+	case existing.Database.Status == cellar.DatabaseActive:
 		db := databaseFrom(existing.Database, existing.Server)
 		return &CreateResult{Credentials: credentialsOf(db, ""), Idempotent: true}, true, nil
 	default:
@@ -248,7 +245,7 @@ func (s *Service) createNamed(ctx context.Context, c Caller, engine cellar.Engin
 	defer cancel()
 	password := cellar.NewPassword()
 	version, err := s.provisionCreate(ctx, lk, srv, db, op, password, c)
-	s.metrics.observe(string(engine), opCreate, start, err)
+	s.metrics.observe(string(engine), string(opCreate), start, err)
 	if err != nil {
 		s.log.ErrorContext(ctx, "create failed, rolling back", "db", name, "engine", engine, "err", err)
 		if rbErr := s.rollbackCreate(ctx, lk, db, op); rbErr != nil {
@@ -299,13 +296,13 @@ func (s *Service) DeleteDatabase(ctx context.Context, c Caller, req DeleteDataba
 	defer cancel()
 
 	switch db.Status {
-	case "creating":
+	case cellar.DatabaseCreating:
 		// A create that died midway: it never existed for the customer.
 		if err := s.settleLocked(ctx, lk, db); err != nil {
 			return err
 		}
 		return cellar.NotFound("database", req.DBName)
-	case "active":
+	case cellar.DatabaseActive:
 		err = lk.InTx(ctx, func(q *store.Queries) error {
 			if err := q.MarkDatabaseDeleting(ctx, db.ID); err != nil {
 				return err
@@ -327,7 +324,7 @@ func (s *Service) DeleteDatabase(ctx context.Context, c Caller, req DeleteDataba
 		return fmt.Errorf("load delete operation: %w", err)
 	}
 	err = s.finishDelete(ctx, lk, row.Server, db, op, c.RemoteAddr)
-	s.metrics.observe(string(engine), opDelete, start, err)
+	s.metrics.observe(string(engine), string(opDelete), start, err)
 	if err != nil {
 		s.log.ErrorContext(ctx, "delete failed; the reconciler will retry", "db", db.Name, "err", err)
 		if dep, ok := depfault.Is(err); ok {

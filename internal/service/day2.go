@@ -82,7 +82,7 @@ func (s *Service) RotateCredentials(ctx context.Context, c Caller, dbType, dbNam
 		return nil, err
 	}
 	rot, err := s.rotate(ctx, h, drv, op, c, oldSessions)
-	s.metrics.observe(string(engine), opRotate, start, err)
+	s.metrics.observe(string(engine), string(opRotate), start, err)
 	if err != nil {
 		return nil, err
 	}
@@ -168,7 +168,7 @@ func (s *Service) restoreSecret(ctx context.Context, h *held, op store.Operation
 		if err := q.SetDatabaseVaultVersion(ctx, store.SetDatabaseVaultVersionParams{ID: h.db.ID, VaultVersion: &v}); err != nil {
 			return err
 		}
-		return q.FinishOperation(ctx, store.FinishOperationParams{ID: op.ID, State: "rolled_back"})
+		return q.FinishOperation(ctx, store.FinishOperationParams{ID: op.ID, State: cellar.OpRolledBack})
 	})
 }
 
@@ -182,7 +182,7 @@ func (s *Service) settleRotate(ctx context.Context, lk *store.Lock, srv store.Se
 	}
 	if db.VaultVersion != nil && int(*db.VaultVersion) == version {
 		return lk.InTx(ctx, func(q *store.Queries) error {
-			return q.FinishOperation(ctx, store.FinishOperationParams{ID: op.ID, State: "rolled_back"})
+			return q.FinishOperation(ctx, store.FinishOperationParams{ID: op.ID, State: cellar.OpRolledBack})
 		})
 	}
 	password, _ := data["password"].(string)
@@ -293,7 +293,7 @@ func (s *Service) UpdateDatabase(ctx context.Context, c Caller, dbType, dbName s
 			if err := q.SetDatabaseConnectionLimit(ctx, store.SetDatabaseConnectionLimitParams{ID: h.db.ID, ConnectionLimit: h.db.ConnectionLimit}); err != nil {
 				return err
 			}
-			return q.FinishOperation(ctx, store.FinishOperationParams{ID: op.ID, State: "rolled_back"})
+			return q.FinishOperation(ctx, store.FinishOperationParams{ID: op.ID, State: cellar.OpRolledBack})
 		})
 		if rbErr != nil {
 			s.log.ErrorContext(ctx, "update failed and could not be undone; the reconciler will apply it", "db", h.db.Name, "err", rbErr)
@@ -387,7 +387,7 @@ func (s *Service) GetDatabaseInfo(ctx context.Context, c Caller, dbType, dbName 
 }
 
 // recordIntent commits a pending operation of the given kind.
-func (s *Service) recordIntent(ctx context.Context, h *held, kind string, c Caller) (store.Operation, error) {
+func (s *Service) recordIntent(ctx context.Context, h *held, kind cellar.OpKind, c Caller) (store.Operation, error) {
 	op, err := h.lk.InsertOperation(ctx, store.InsertOperationParams{
 		ID: uuid.New(), DatabaseID: h.db.ID, Kind: kind, Actor: c.KeyPrefix, RequestID: c.RequestID,
 	})
@@ -399,7 +399,7 @@ func (s *Service) recordIntent(ctx context.Context, h *held, kind string, c Call
 
 // abandon closes an operation that changed nothing.
 func (s *Service) abandon(ctx context.Context, lk *store.Lock, op store.Operation) {
-	if err := lk.FinishOperation(ctx, store.FinishOperationParams{ID: op.ID, State: "rolled_back"}); err != nil {
+	if err := lk.FinishOperation(ctx, store.FinishOperationParams{ID: op.ID, State: cellar.OpRolledBack}); err != nil {
 		s.log.ErrorContext(ctx, "close abandoned operation", "op", op.ID, "err", err)
 	}
 }

@@ -42,7 +42,7 @@ type HistoryEntry struct {
 	Engine     cellar.Engine
 	Name       string
 	Username   string
-	Status     string
+	Status     cellar.DatabaseStatus
 	Server     string
 	CustomerID string
 	CreatedAt  time.Time

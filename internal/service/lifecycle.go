@@ -6,19 +6,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/cellar/cellar/internal/cellar"
 	"github.com/cellar/cellar/internal/provision"
 	"github.com/cellar/cellar/internal/store"
-)
-
-// Operation kinds recorded in the operations table.
-const (
-	opCreate  = "create"
-	opDelete  = "delete"
-	opRotate  = "rotate"
-	opUpdate  = "update"
-	opRestart = "restart"
-	opAccess  = "access"
-	opRestore = "restore"
 )
 
 // The steps of a create. The intent (a 'creating' row and a pending
@@ -104,7 +94,7 @@ func (s *Service) rollbackCreate(ctx context.Context, lk *store.Lock, db store.D
 			if err := q.MarkDatabaseFailed(ctx, db.ID); err != nil {
 				return err
 			}
-			return q.FinishOperation(ctx, store.FinishOperationParams{ID: op.ID, State: "rolled_back"})
+			return q.FinishOperation(ctx, store.FinishOperationParams{ID: op.ID, State: cellar.OpRolledBack})
 		})
 	}
 	if err != nil {
@@ -189,56 +179,6 @@ func (s *Service) dropEverything(ctx context.Context, srv store.Server, db store
 	return s.fail.Hit("delete.after_secret")
 }
 
-// settleLocked finishes the pending operation of a database whose lock the
-// caller holds, if it has one.
-func (s *Service) settleLocked(ctx context.Context, lk *store.Lock, db store.Database) error {
-	op, err := lk.GetPendingOperation(ctx, db.ID)
-	if store.IsNotFound(err) {
-		return nil // finished meanwhile
-	}
-	if err != nil {
-		return fmt.Errorf("load pending operation: %w", err)
-	}
-	return s.settleOperation(ctx, lk, db, op)
-}
-
-// settleOperation finishes an operation its owner left pending: creates are
-// rolled back (the client never got the password), everything else is
-// brought to the state the metadata and Vault describe.
-func (s *Service) settleOperation(ctx context.Context, lk *store.Lock, db store.Database, op store.Operation) error {
-	srv, err := lk.GetServer(ctx, db.ServerID)
-	if err != nil {
-		return fmt.Errorf("load server: %w", err)
-	}
-	switch op.Kind {
-	case opCreate:
-		err = s.rollbackCreate(ctx, lk, db, op)
-	case opDelete:
-		err = s.finishDelete(ctx, lk, srv, db, op, "")
-	case opRotate:
-		err = s.settleRotate(ctx, lk, srv, db, op)
-	case opUpdate:
-		err = s.settleUpdate(ctx, lk, srv, db, op)
-	case opRestart:
-		_, err = s.finishRestart(ctx, lk, srv, db, op, "")
-	case opAccess:
-		err = s.settleAccess(ctx, lk, srv, db, op)
-	case opRestore:
-		err = s.settleRestore(ctx, lk, srv, db, op)
-	default:
-		err = fmt.Errorf("unknown operation kind %q", op.Kind)
-	}
-	outcome := "done"
-	if err != nil {
-		outcome = "error"
-	}
-	s.metrics.reconciled.WithLabelValues(op.Kind, outcome).Inc()
-	if err == nil {
-		s.log.InfoContext(ctx, "settled interrupted operation", "op", op.ID, "kind", op.Kind, "db", db.Name)
-	}
-	return err
-}
-
 // noteFailure records a failed attempt on the operation. It uses the pool,
 // not the lock's connection, because the lock's transaction may be the
 // thing that failed.
@@ -263,7 +203,7 @@ func succeed(ctx context.Context, lk *store.Lock, op store.Operation, db store.D
 				return err
 			}
 		}
-		if err := q.FinishOperation(ctx, store.FinishOperationParams{ID: op.ID, State: "succeeded"}); err != nil {
+		if err := q.FinishOperation(ctx, store.FinishOperationParams{ID: op.ID, State: cellar.OpSucceeded}); err != nil {
 			return err
 		}
 		return insertEvent(ctx, q, db, event, op, remoteAddr, details)

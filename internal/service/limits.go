@@ -104,7 +104,7 @@ func (s *Service) repairLimit(ctx context.Context, srv store.Server, drv provisi
 		return "", err
 	}
 	db := fresh.Database
-	if db.Status != "active" || db.ConnectionLimit == nil || *db.ConnectionLimit != *r.ConnectionLimit {
+	if db.Status != cellar.DatabaseActive || db.ConnectionLimit == nil || *db.ConnectionLimit != *r.ConnectionLimit {
 		return "", nil
 	}
 	if _, err := lk.GetPendingOperation(ctx, db.ID); err == nil {

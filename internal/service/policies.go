@@ -105,33 +105,6 @@ func (r *BackupPolicyRequest) validate() (validatedPolicy, error) {
 	return v, nil
 }
 
-// NextBackup is the first scheduled time strictly after now: hourly at
-// minute MM of every hour; daily at HH:MM; weekly at HH:MM on Mondays; all
-// in the policy's time zone (UTC by default).
-func NextBackup(now time.Time, frequency string, hour, minute int, loc *time.Location) time.Time {
-	t := now.In(loc)
-	switch frequency {
-	case "hourly":
-		next := time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), minute, 0, 0, loc)
-		for !next.After(now) {
-			next = next.Add(time.Hour)
-		}
-		return next
-	case "weekly":
-		next := time.Date(t.Year(), t.Month(), t.Day(), hour, minute, 0, 0, loc)
-		for next.Weekday() != time.Monday || !next.After(now) {
-			next = time.Date(next.Year(), next.Month(), next.Day()+1, hour, minute, 0, 0, loc)
-		}
-		return next
-	default: // daily
-		next := time.Date(t.Year(), t.Month(), t.Day(), hour, minute, 0, 0, loc)
-		for !next.After(now) {
-			next = time.Date(next.Year(), next.Month(), next.Day()+1, hour, minute, 0, 0, loc)
-		}
-		return next
-	}
-}
-
 // GetBackupPolicy returns a database's policy, or the disabled default.
 func (s *Service) GetBackupPolicy(ctx context.Context, c Caller, dbType, dbName string) (*BackupPolicy, error) {
 	db, _, err := s.readTarget(ctx, c, cellar.PermDatabaseRead, dbType, dbName)
@@ -169,7 +142,7 @@ func (s *Service) SetBackupPolicy(ctx context.Context, c Caller, dbType, dbName 
 	}
 	var next *time.Time
 	if v.enabled {
-		n := NextBackup(s.now(), v.frequency, v.hour, v.minute, v.loc)
+		n := cellar.NextBackup(s.now(), v.frequency, v.hour, v.minute, v.loc)
 		next = &n
 	}
 	var p store.BackupPolicy
@@ -238,7 +211,7 @@ func (s *Service) RunDueBackups(ctx context.Context, now time.Time) ([]string, e
 			if err != nil {
 				loc = time.UTC
 			}
-			next := NextBackup(now, p.Frequency, hour, minute, loc)
+			next := cellar.NextBackup(now, p.Frequency, hour, minute, loc)
 			if err := q.SetNextBackup(ctx, store.SetNextBackupParams{DatabaseID: p.DatabaseID, NextBackupAt: &next}); err != nil {
 				return err
 			}

@@ -18,7 +18,7 @@ const partialSnapshotAge = 8 * time.Hour
 // ReconcileReport says what one reconciler pass did.
 type ReconcileReport struct {
 	Settled int      // interrupted operations finished or rolled back
-	Skipped int      // pending operations held by a live request
+	Skipped int      // pending operations held by a live request, or of a kind this version does not know
 	Failed  int      // operations whose settling failed; retried next pass
 	Drift   []string // human-readable drift findings, e.g. "pg-1: orphan database cust_x_pg_y"
 }
@@ -102,6 +102,10 @@ func (s *Service) reconcileOperation(ctx context.Context, op store.Operation) (b
 		return false, err
 	}
 	if err := s.settleLocked(ctx, lk, fresh.Database); err != nil {
+		if errors.Is(err, errUnknownOpKind) {
+			// Logged by settleOperation; left for a version that knows it.
+			return false, nil
+		}
 		return false, err
 	}
 	return true, nil
@@ -154,7 +158,7 @@ func (s *Service) checkDrift(ctx context.Context, srv store.Server) ([]string, e
 	}
 	for _, r := range rows {
 		// Only databases that were complete before the listing can be missing.
-		if r.Status != "active" || r.ReadyAt == nil || r.ReadyAt.After(listedAt) {
+		if r.Status != cellar.DatabaseActive || r.ReadyAt == nil || r.ReadyAt.After(listedAt) {
 			continue
 		}
 		if !onServerDB[r.Name] {

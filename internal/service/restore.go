@@ -174,7 +174,7 @@ func (s *Service) load(ctx context.Context, drv provision.Driver, srv store.Serv
 	}
 	start := time.Now()
 	err = s.tools.Restore(ctx, snap.Engine, conn, d.Temp, db.Username, r)
-	s.metrics.observe(snap.Engine, "restore", start, err)
+	s.metrics.observe(snap.Engine, string(opRestore), start, err)
 	if err != nil {
 		return fmt.Errorf("restore %s into %s: %w", snap.ID, d.Temp, err)
 	}
@@ -284,7 +284,7 @@ func (s *Service) abandonRestore(ctx context.Context, lk *store.Lock, drv provis
 		s.noteFailure(ctx, op, err)
 		return err
 	}
-	if err := lk.FinishOperation(ctx, store.FinishOperationParams{ID: op.ID, State: "rolled_back"}); err != nil {
+	if err := lk.FinishOperation(ctx, store.FinishOperationParams{ID: op.ID, State: cellar.OpRolledBack}); err != nil {
 		return err
 	}
 	if d.NewDatabase {

@@ -19,10 +19,6 @@ import (
 	"github.com/cellar/cellar/internal/store"
 )
 
-// statusNeedsAttention is how the API shows an active database with an
-// attention reason.
-const statusNeedsAttention = "needs_attention"
-
 // needsAttention closes op as failed and marks the database with reason
 // (shown to the customer; cause, which may name internals, goes to the log
 // only), in one transaction. It returns the conflict the client sees.
@@ -30,7 +26,7 @@ func (s *Service) needsAttention(ctx context.Context, lk *store.Lock, db store.D
 	s.log.ErrorContext(ctx, "database needs attention", "db", db.Name, "op", op.ID, "reason", reason, "err", cause)
 	s.noteFailure(ctx, op, cause)
 	err := lk.InTx(ctx, func(q *store.Queries) error {
-		if err := q.FinishOperation(ctx, store.FinishOperationParams{ID: op.ID, State: "failed"}); err != nil {
+		if err := q.FinishOperation(ctx, store.FinishOperationParams{ID: op.ID, State: cellar.OpFailed}); err != nil {
 			return err
 		}
 		if err := q.SetDatabaseAttention(ctx, store.SetDatabaseAttentionParams{ID: db.ID, AttentionReason: &reason, AttentionOp: &op.ID}); err != nil {
@@ -103,6 +99,6 @@ func (s *Service) deleteLocked(ctx context.Context, lk *store.Lock, srv store.Se
 	if err != nil {
 		return fmt.Errorf("record delete of %s: %w", db.Name, err)
 	}
-	db.Status = "deleting"
+	db.Status = cellar.DatabaseDeleting
 	return s.finishDelete(ctx, lk, srv, db, op, "")
 }

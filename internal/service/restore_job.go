@@ -26,7 +26,7 @@ type RestoreJob struct {
 	Database   string // the database the request addressed
 	Target     string // where the snapshot is restored
 	SnapshotID string
-	Status     string // pending, running, completed, failed
+	Status     cellar.RestoreStatus
 	Error      *string
 	CreatedAt  time.Time
 	StartedAt  *time.Time
@@ -36,12 +36,12 @@ type RestoreJob struct {
 	New *CreateResult
 }
 
-// Restore statuses.
+// Restore statuses, short names for this file.
 const (
-	restorePending   = "pending"
-	restoreRunning   = "running"
-	restoreCompleted = "completed"
-	restoreFailed    = "failed"
+	restorePending   = cellar.RestorePending
+	restoreRunning   = cellar.RestoreRunning
+	restoreCompleted = cellar.RestoreCompleted
+	restoreFailed    = cellar.RestoreFailed
 )
 
 // Restore queues the restore of a snapshot and answers with it pending. In
@@ -86,7 +86,7 @@ func (s *Service) Restore(ctx context.Context, c Caller, dbType, dbName string, 
 	if err != nil {
 		return nil, err
 	}
-	if snap.Status != "completed" || snap.Sha256 == nil {
+	if snap.Status != cellar.SnapshotCompleted || snap.Sha256 == nil {
 		return nil, cellar.Errorf(cellar.CodeConflict, "snapshot %s is %s, not completed", snap.ID, snap.Status)
 	}
 	target, job := src, &RestoreJob{Engine: engine, Database: src.Name, Target: src.Name, SnapshotID: snap.ID}
@@ -184,17 +184,17 @@ func (s *Service) GetRestore(ctx context.Context, c Caller, dbType, dbName, id s
 
 // outcomeOf maps the state of a restore's operation to the restore's
 // status and failure reason; "" while the operation is pending.
-func outcomeOf(opState string, newDB bool) (string, *string) {
+func outcomeOf(opState cellar.OpState, newDB bool) (cellar.RestoreStatus, *string) {
 	switch opState {
-	case "succeeded":
+	case cellar.OpSucceeded:
 		return restoreCompleted, nil
-	case "rolled_back":
+	case cellar.OpRolledBack:
 		reason := "the restore was interrupted and undone; the database was not changed"
 		if newDB {
 			reason = "the restore was interrupted and undone; the new database was deleted"
 		}
 		return restoreFailed, &reason
-	case "failed":
+	case cellar.OpFailed:
 		reason := "the restore could neither finish nor be undone; the database needs attention"
 		return restoreFailed, &reason
 	}
@@ -207,7 +207,7 @@ func outcomeOf(opState string, newDB bool) (string, *string) {
 // slot is free, without waiting for River to take the job up again.
 func (s *Service) recordSettledRestore(ctx context.Context, op store.Operation) {
 	r, err := s.store.GetRestoreByOperation(ctx, &op.ID)
-	if err != nil || (r.Status != restorePending && r.Status != restoreRunning) {
+	if err != nil || !r.Status.Active() {
 		return
 	}
 	settled, err := s.store.GetOperation(ctx, op.ID)
@@ -294,7 +294,7 @@ func (s *Service) recordSettled(ctx context.Context, c Caller, engine cellar.Eng
 	return s.finishRestoreJob(ctx, r.ID, st, reason)
 }
 
-func (s *Service) finishRestoreJob(ctx context.Context, id uuid.UUID, status string, reason *string) error {
+func (s *Service) finishRestoreJob(ctx context.Context, id uuid.UUID, status cellar.RestoreStatus, reason *string) error {
 	return s.store.FinishRestore(context.WithoutCancel(ctx), store.FinishRestoreParams{ID: id, Status: status, Error: reason})
 }
 

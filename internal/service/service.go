@@ -36,7 +36,7 @@ type Caller struct {
 // Service implements Cellar's operations.
 type Service struct {
 	store   *store.Store
-	vault   *secrets.Vault
+	vault   Secrets
 	fleet   *Fleet
 	log     *slog.Logger
 	metrics *metrics
@@ -59,7 +59,31 @@ type Service struct {
 	// supervised reports the processes a supervisor keeps alive (nil
 	// when none, i.e. outside embedded mode).
 	supervised func() []supervise.Status
+	// ops holds each operation kind's settle steps (operationKinds).
+	ops opRegistry
 }
+
+// Secrets is what the service needs of the secret store (Vault's KV v2,
+// secrets.Vault): customers' credentials live only there. It is the seam
+// where a test can watch or break the secret store without a Vault; the
+// fleet (managed servers' admin credentials) still takes the concrete
+// client.
+type Secrets interface {
+	// Path joins segments under the store's mount and prefix.
+	Path(segments ...string) string
+	// Put writes a new version and returns its number.
+	Put(ctx context.Context, path string, data map[string]any) (int, error)
+	// Get reads the current version and its number.
+	Get(ctx context.Context, path string) (map[string]any, int, error)
+	// GetVersion reads one version.
+	GetVersion(ctx context.Context, path string, version int) (map[string]any, error)
+	// Destroy removes every version; absent is not an error.
+	Destroy(ctx context.Context, path string) error
+	// Ping reports whether the store answers.
+	Ping(ctx context.Context) error
+}
+
+var _ Secrets = (*secrets.Vault)(nil)
 
 // AccessConfig says how network access rules are enforced.
 type AccessConfig struct {
@@ -108,6 +132,7 @@ type Deps struct {
 // New builds a Service.
 func New(d Deps) *Service {
 	s := &Service{
+		ops:     operationKinds,
 		store:   d.Store,
 		vault:   d.Vault,
 		fleet:   newFleet(d.Store, d.Vault),

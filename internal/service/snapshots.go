@@ -36,7 +36,7 @@ type Snapshot struct {
 	Engine        cellar.Engine
 	Database      string
 	Kind          string
-	Status        string
+	Status        cellar.SnapshotStatus
 	Description   *string
 	BytesWritten  int64
 	SizeBytes     *int64
@@ -151,7 +151,7 @@ func snapshotInFlight(ctx context.Context, q *store.Queries, db store.Database) 
 	if err != nil {
 		return err
 	}
-	if cur.Status == "running" {
+	if cur.Status == cellar.SnapshotRunning {
 		n, err := q.FailAbandonedSnapshot(ctx, store.FailAbandonedSnapshotParams{ID: cur.ID, StaleSeconds: int32(snapshotAbandonedAfter / time.Second)})
 		if err != nil {
 			return err
@@ -236,7 +236,7 @@ func (s *Service) RunSnapshot(ctx context.Context, id string, lastAttempt bool) 
 		return err
 	}
 	db, srv := row.Database, row.Server
-	if db.Status != "active" {
+	if db.Status != cellar.DatabaseActive {
 		return s.failSnapshot(ctx, snap, "the database no longer exists")
 	}
 	stopBeating := s.heartbeat(ctx, id)
@@ -348,7 +348,7 @@ func (s *Service) DeleteSnapshot(ctx context.Context, c Caller, dbType, dbName, 
 	if err != nil {
 		return err
 	}
-	if snap.Status == "running" || snap.Status == "pending" {
+	if snap.Status.InFlight() {
 		return cellar.Errorf(cellar.CodeConflict, "snapshot %s is still being taken; delete it once it has finished", snapshotID)
 	}
 	return s.removeSnapshot(ctx, db, snap, c.KeyPrefix)
@@ -364,7 +364,7 @@ func (s *Service) removeSnapshotsOf(ctx context.Context, db store.Database, acto
 		return err
 	}
 	for _, snap := range snaps {
-		if snap.Status == "pending" || snap.Status == "running" {
+		if snap.Status.InFlight() {
 			continue // its job finds the database gone; retention removes it after
 		}
 		if err := s.removeSnapshot(ctx, db, snap, actor); err != nil {
@@ -393,7 +393,7 @@ func (s *Service) removeSnapshot(ctx context.Context, db store.Database, snap st
 // the file, that its SHA-256 is the recorded one and that the engine's
 // tool can read it. Nothing is touched if either check fails.
 func (s *Service) openVerified(ctx context.Context, snap store.Snapshot) (io.ReadCloser, error) {
-	if snap.Status != "completed" || snap.Sha256 == nil {
+	if snap.Status != cellar.SnapshotCompleted || snap.Sha256 == nil {
 		return nil, cellar.Errorf(cellar.CodeConflict, "snapshot %s is %s, not completed", snap.ID, snap.Status)
 	}
 	f, err := s.snapshots.Open(ctx, snap.StorageKey)

@@ -71,7 +71,7 @@ func (s *Service) lockActive(ctx context.Context, c Caller, engine cellar.Engine
 		}
 	}
 	switch {
-	case store.IsNotFound(err) || err == nil && row.Database.Status != "active":
+	case store.IsNotFound(err) || err == nil && row.Database.Status != cellar.DatabaseActive:
 		h.release()
 		return nil, cellar.NotFound("database", name)
 	case err != nil:
@@ -134,9 +134,9 @@ func (s *Service) readActive(ctx context.Context, c Caller, engine cellar.Engine
 		return store.Database{}, store.Server{}, fmt.Errorf("look up database: %w", err)
 	}
 	switch row.Database.Status {
-	case "creating":
+	case cellar.DatabaseCreating:
 		return store.Database{}, store.Server{}, cellar.Errorf(cellar.CodeConflict, "database %s is still being created", name)
-	case "deleting":
+	case cellar.DatabaseDeleting:
 		return store.Database{}, store.Server{}, cellar.Errorf(cellar.CodeConflict, "database %s is being deleted", name)
 	}
 	return row.Database, row.Server, nil

@@ -9,6 +9,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/cellar/cellar/internal/cellar"
 	"github.com/google/uuid"
 )
 
@@ -258,7 +259,7 @@ WHERE server_id = $1 AND status IN ('creating', 'active', 'deleting')
 type ListLiveDatabaseNamesByServerRow struct {
 	Name     string
 	Username string
-	Status   string
+	Status   cellar.DatabaseStatus
 	ReadyAt  *time.Time
 }
 

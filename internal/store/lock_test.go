@@ -2,46 +2,21 @@ package store_test
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/cellar/cellar/internal/harness"
 	"github.com/cellar/cellar/internal/store"
+	"github.com/cellar/cellar/internal/store/storetest"
 )
 
-// openStore starts a private PostgreSQL and opens a Store on it with the
-// given pool sizes.
+// openStore opens a Store with the given pool sizes on a database of its
+// own on the package's shared PostgreSQL (advisory locks are per database,
+// so tests do not see each other's locks).
 func openStore(t *testing.T, conns, lockConns int32) *store.Store {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("integration test: needs a real PostgreSQL (run without -short)")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	// Not t.TempDir: its parent is 0700, and the server runs as postgres.
-	dir, err := os.MkdirTemp("", "cellar-store-")
-	if err == nil {
-		err = os.Chmod(dir, 0o755)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	pg, err := harness.StartPostgres(ctx, harness.PostgresOptions{Name: "store-test", DataDir: filepath.Join(dir, "pg")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pg.Stop(context.Background()) })
-	st, err := store.OpenPools(ctx, pg.DSN("postgres"), conns, lockConns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
-	return st
+	return storetest.FreshStore(t, conns, lockConns)
 }
 
 // TestLock_WaitersHoldNoConnection: while one holder keeps a lock, twenty

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/cellar/cellar/internal/cellar"
 	"github.com/google/uuid"
 )
 
@@ -78,7 +79,7 @@ type Database struct {
 	Name            string
 	Username        string
 	ServerID        int64
-	Status          string
+	Status          cellar.DatabaseStatus
 	RequestedName   *string
 	Description     *string
 	ConnectionLimit *int32
@@ -133,8 +134,8 @@ type IdempotencyKey struct {
 type Operation struct {
 	ID         uuid.UUID
 	DatabaseID uuid.UUID
-	Kind       string
-	State      string
+	Kind       cellar.OpKind
+	State      cellar.OpState
 	Error      *string
 	Attempts   int32
 	Actor      string
@@ -152,7 +153,7 @@ type Restore struct {
 	TargetDatabaseID uuid.UUID
 	SnapshotID       string
 	NewDatabase      bool
-	Status           string
+	Status           cellar.RestoreStatus
 	Error            *string
 	OperationID      *uuid.UUID
 	Actor            string
@@ -190,7 +191,7 @@ type Snapshot struct {
 	CustomerID    string
 	Engine        string
 	Kind          string
-	Status        string
+	Status        cellar.SnapshotStatus
 	Description   *string
 	StorageKey    string
 	BytesWritten  int64

@@ -8,6 +8,7 @@ package store
 import (
 	"context"
 
+	"github.com/cellar/cellar/internal/cellar"
 	"github.com/google/uuid"
 )
 
@@ -18,7 +19,7 @@ WHERE id = $1 AND state = 'pending'
 
 type FinishOperationParams struct {
 	ID    uuid.UUID
-	State string
+	State cellar.OpState
 }
 
 func (q *Queries) FinishOperation(ctx context.Context, arg FinishOperationParams) error {
@@ -83,7 +84,7 @@ RETURNING id, database_id, kind, state, error, attempts, actor, request_id, crea
 type InsertOperationParams struct {
 	ID         uuid.UUID
 	DatabaseID uuid.UUID
-	Kind       string
+	Kind       cellar.OpKind
 	Actor      string
 	RequestID  string
 }
@@ -123,7 +124,7 @@ RETURNING id, database_id, kind, state, error, attempts, actor, request_id, crea
 type InsertOperationWithDetailsParams struct {
 	ID         uuid.UUID
 	DatabaseID uuid.UUID
-	Kind       string
+	Kind       cellar.OpKind
 	Actor      string
 	RequestID  string
 	Details    []byte

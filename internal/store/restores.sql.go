@@ -8,6 +8,7 @@ package store
 import (
 	"context"
 
+	"github.com/cellar/cellar/internal/cellar"
 	"github.com/google/uuid"
 )
 
@@ -18,7 +19,7 @@ WHERE id = $1 AND status IN ('pending', 'running')
 
 type FinishRestoreParams struct {
 	ID     uuid.UUID
-	Status string
+	Status cellar.RestoreStatus
 	Error  *string
 }
 

@@ -1,4 +1,4 @@
-package service
+package cellar_test
 
 import (
 	"errors"
@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cellar/cellar/internal/cellar"
 	"github.com/cellar/cellar/internal/provision"
 )
 
@@ -22,7 +23,7 @@ import (
 //   - a single address becomes a host network (/32 or /128).
 //
 // The seeds run in plain `go test`; explore with
-// go test -run='^$' -fuzz=FuzzParseSource ./internal/service
+// go test -run='^$' -fuzz=FuzzParseSource ./internal/cellar
 func FuzzParseSource(f *testing.F) {
 	for _, s := range []string{
 		"192.0.2.10", "10.0.0.0/24", "10.0.0.1/24", "0.0.0.0/0", "::/0", "2001:db8::/32", "2001:db8::1",
@@ -33,14 +34,14 @@ func FuzzParseSource(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		p, err := ParseSource(s)
+		p, err := cellar.ParseSource(s)
 		if err != nil {
 			return
 		}
 		if !p.IsValid() || p.Masked() != p || p.Addr().Zone() != "" || p.Addr().Is4In6() {
 			t.Fatalf("ParseSource(%q) accepted %v", s, p)
 		}
-		if back, err := ParseSource(p.String()); err != nil || back != p {
+		if back, err := cellar.ParseSource(p.String()); err != nil || back != p {
 			t.Fatalf("ParseSource(%q) = %v, whose text parses to %v (%v)", s, p, back, err)
 		}
 		if back, err := netip.ParsePrefix(p.String()); err != nil || back != p {
