@@ -98,7 +98,7 @@ func (s *Service) AddAccessRule(ctx context.Context, c Caller, dbType, dbName st
 	if err != nil {
 		return nil, err
 	}
-	if err := provision.CheckSource(string(engine), source); err != nil {
+	if err := provision.CheckSource(engine, source); err != nil {
 		return nil, cellar.Invalid(cellar.FieldError{Field: "ip_address", Message: err.Error()})
 	}
 	h, err := s.lockActive(ctx, c, engine, dbName)
