@@ -34,14 +34,11 @@ func parseMariaHost(h string) (netip.Prefix, bool) {
 	return netip.PrefixFrom(a, ones), true
 }
 
-// FuzzAccessSource checks how an access rule's network reaches the engines.
-// Invariants, for every source CheckSource accepts for an engine:
+// FuzzAccessSource checks how an access rule's network reaches MariaDB.
+// Invariants, for every source CheckSource accepts for the engine:
 //   - nothing panics;
-//   - PostgreSQL: the pg_hba.conf line names exactly that network (its
-//     address field parses back to the same prefix) and is one line of
-//     five fields, so no source can add a line or a field;
-//   - MariaDB: the account host pattern parses back to exactly that
-//     network, never a wider one, and contains no wildcard;
+//   - the account host pattern parses back to exactly that network, never
+//     a wider one, and contains no wildcard;
 //   - a client address:port lets a session in (mariaOwnerPlan.allows)
 //     exactly when the network contains the address or it is loopback.
 //

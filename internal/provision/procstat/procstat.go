@@ -2,7 +2,7 @@
 // that runs on this host from Linux's /proc, for the engines' Sample.
 package procstat
 
-// procstat.go: CPU and memory figures of a database server that runs on this
+// CPU and memory figures of a database server that runs on this
 // host, read from Linux's /proc. Everything here is best effort: a server on
 // another host, in another PID namespace, or whose files this process may
 // not read, simply has no figures.
