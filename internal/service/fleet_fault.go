@@ -95,7 +95,7 @@ func guardDriver(srv store.Server, s provision.Server) (guardedDriver, error) {
 		guardedAccess:      guardedAccess{g, d},
 		guardedSwapper:     guardedSwapper{g, d},
 		guardedSampler:     guardedSampler{g, d},
-		guardedLoadLogins:  guardedLoadLogins{guard: g},
+		guardedLoadLogins:  guardedLoadLogins{g: g},
 	}
 	if ll, ok := s.(provision.LoadLogins); ok {
 		out.guardedLoadLogins.d = ll
@@ -222,24 +222,24 @@ func (s guardedSampler) Sample(ctx context.Context, prefix string) (provision.Se
 // restore.go's load); d is nil for an engine without them, which then says
 // so instead of being silently skipped.
 type guardedLoadLogins struct {
-	guard
+	g guard
 	d provision.LoadLogins
 }
 
 func (l guardedLoadLogins) unsupported() error {
-	return fmt.Errorf("server %s cannot make load logins: %w", l.srv.Name, provision.ErrUnsupported)
+	return fmt.Errorf("server %s cannot make load logins: %w", l.g.srv.Name, provision.ErrUnsupported)
 }
 func (l guardedLoadLogins) EnsureLoadLogin(ctx context.Context, login, owner, password string) error {
 	if l.d == nil {
 		return l.unsupported()
 	}
-	return l.f(l.d.EnsureLoadLogin(ctx, login, owner, password))
+	return l.g.f(l.d.EnsureLoadLogin(ctx, login, owner, password))
 }
 func (l guardedLoadLogins) DropLoadLogin(ctx context.Context, login, owner, password string, databases ...string) error {
 	if l.d == nil {
 		return l.unsupported()
 	}
-	return l.f(l.d.DropLoadLogin(ctx, login, owner, password, databases...))
+	return l.g.f(l.d.DropLoadLogin(ctx, login, owner, password, databases...))
 }
 
 // Each guarded role implements its role in full: a method added to a role
