@@ -1,6 +1,9 @@
-// Package provision is the only code in Cellar that runs DDL on managed
-// database servers: it creates and drops customer databases and their login
-// users on shared PostgreSQL 15 and MariaDB 10.11 servers.
+// Package provision is the contract of the only code in Cellar that runs
+// DDL on managed database servers, the engine drivers: they create and drop
+// customer databases and their login users on shared PostgreSQL 15
+// (package provision/postgres) and MariaDB 10.11 (package provision/mariadb)
+// servers. This package holds what they share: the role interfaces they
+// implement, shared types and errors, and name validation.
 //
 // Design rules that every engine driver follows:
 //
