@@ -9,7 +9,8 @@ run() { echo "== $2 ($1)"; go test $3 -run='^$' -fuzz="^$2\$" -fuzztime="$t" -pa
 run ./internal/api FuzzDecode -short
 run ./internal/cellar FuzzNames ""
 run ./internal/cellar FuzzParseSource ""
-run ./internal/provision FuzzAccessSource -short
+run ./internal/provision/postgres FuzzAccessSource -short
+run ./internal/provision/mariadb FuzzAccessSource -short
 run ./internal/backup FuzzMariaDBSnapshotVerify -short
 run ./internal/backup FuzzDefinerRewriter -short
 run ./internal/snapstore FuzzLocalStore ""

@@ -24,7 +24,8 @@ import (
 	"github.com/cellar/cellar/internal/app"
 	"github.com/cellar/cellar/internal/cellar"
 	"github.com/cellar/cellar/internal/harness"
-	"github.com/cellar/cellar/internal/provision"
+	"github.com/cellar/cellar/internal/provision/mariadb"
+	"github.com/cellar/cellar/internal/provision/postgres"
 	"github.com/cellar/cellar/internal/service"
 	"github.com/cellar/cellar/internal/testenv"
 )
@@ -289,7 +290,7 @@ func (r *rig) rawRoundTrip(ctx context.Context, engine cellar.Engine, name strin
 	ident := pgx.Identifier{db}.Sanitize()
 	switch engine {
 	case cellar.PostgreSQL:
-		verifier, err := provision.SCRAMVerifier(password)
+		verifier, err := postgres.SCRAMVerifier(password)
 		if err != nil {
 			return 0, 0, err
 		}
@@ -306,7 +307,7 @@ func (r *rig) rawRoundTrip(ctx context.Context, engine cellar.Engine, name strin
 		q := "`" + db + "`"
 		for _, stmt := range []string{
 			"CREATE DATABASE " + q,
-			"CREATE USER '" + db + "'@'%' IDENTIFIED BY PASSWORD '" + provision.MySQLNativeHash(password) + "'",
+			"CREATE USER '" + db + "'@'%' IDENTIFIED BY PASSWORD '" + mariadb.MySQLNativeHash(password) + "'",
 			"GRANT ALL PRIVILEGES ON " + strings.ReplaceAll(q, "_", `\_`) + ".* TO '" + db + "'@'%'",
 		} {
 			if _, err := r.my.ExecContext(ctx, stmt); err != nil {
@@ -400,7 +401,7 @@ func (r *rig) rawCreateOn(ctx context.Context, conn *pgx.Conn, engine cellar.Eng
 	}
 	if engine == cellar.PostgreSQL {
 		ident := pgx.Identifier{db}.Sanitize()
-		verifier, err := provision.SCRAMVerifier(password)
+		verifier, err := postgres.SCRAMVerifier(password)
 		if err != nil {
 			return err
 		}
@@ -417,7 +418,7 @@ func (r *rig) rawCreateOn(ctx context.Context, conn *pgx.Conn, engine cellar.Eng
 	}
 	for _, stmt := range []string{
 		"CREATE DATABASE `" + db + "`",
-		"CREATE USER '" + db + "'@'%' IDENTIFIED BY PASSWORD '" + provision.MySQLNativeHash(password) + "'",
+		"CREATE USER '" + db + "'@'%' IDENTIFIED BY PASSWORD '" + mariadb.MySQLNativeHash(password) + "'",
 		"GRANT ALL PRIVILEGES ON `" + strings.ReplaceAll(db, "_", `\_`) + "`.* TO '" + db + "'@'%'",
 	} {
 		if _, err := r.my.ExecContext(ctx, stmt); err != nil {

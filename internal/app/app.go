@@ -212,7 +212,7 @@ func start(ctx context.Context, cfg config.Config, log *slog.Logger, serving boo
 	}
 	for _, s := range cfg.Servers {
 		srv, err := env.svc.RegisterServer(ctx, service.ServerSpec{
-			Name: s.Name, Engine: cellar.Engine(s.Engine), AdminDSN: s.AdminDSN,
+			Name: s.Name, Engine: s.Engine, AdminDSN: s.AdminDSN,
 			PublicHost: s.PublicHost, PublicPort: s.PublicPort, Capacity: s.Capacity,
 		})
 		if err != nil {

@@ -32,6 +32,8 @@ import (
 	"sync"
 
 	"github.com/cellar/cellar/internal/provision"
+
+	"github.com/cellar/cellar/internal/cellar"
 )
 
 // Conn is how the tools reach the server: as its admin for Dump, as a
@@ -63,7 +65,7 @@ const (
 )
 
 // ErrUnknownEngine is returned (wrapped) for an engine other than
-// provision.EnginePostgres or provision.EngineMariaDB.
+// cellar.PostgreSQL or cellar.MariaDB.
 var ErrUnknownEngine = errors.New("unknown engine")
 
 // ErrNotEmpty is returned (wrapped) by Restore when the target MariaDB
@@ -94,7 +96,7 @@ var ErrIncomplete = errors.New("dump is incomplete: no completion trailer")
 // dump ends with its completion trailer. When ctx ends, the tool is killed
 // and Dump returns ctx.Err(). On any error, w holds a partial dump that the
 // caller must discard (snapstore.Writer.Abort).
-func (t Tools) Dump(ctx context.Context, engine string, c Conn, database string, w io.Writer, progress func(int64)) error {
+func (t Tools) Dump(ctx context.Context, engine cellar.Engine, c Conn, database string, w io.Writer, progress func(int64)) error {
 	if err := provision.ValidIdentifier(database); err != nil {
 		return fmt.Errorf("dump: database: %w", err)
 	}
@@ -105,9 +107,9 @@ func (t Tools) Dump(ctx context.Context, engine string, c Conn, database string,
 		return err
 	}
 	switch engine {
-	case provision.EnginePostgres:
+	case cellar.PostgreSQL:
 		return t.dumpPostgres(ctx, c, database, w, progress)
-	case provision.EngineMariaDB:
+	case cellar.MariaDB:
 		return t.dumpMariaDB(ctx, c, database, w, progress)
 	}
 	return fmt.Errorf("dump %q: %w %q", database, ErrUnknownEngine, engine)
@@ -117,7 +119,7 @@ func (t Tools) Dump(ctx context.Context, engine string, c Conn, database string,
 // `database`, with every object owned by `owner`, logged in as c. c is NOT
 // the admin: tenant code runs in the loading session, so c must be a login
 // with no more rights than owner (PostgreSQL: owner, or a load login that is
-// only a member of owner, see provision.Postgres.EnsureLoadLogin; MariaDB:
+// only a member of owner, see postgres.Driver.EnsureLoadLogin; MariaDB:
 // an account of owner). It streams from r and, like
 // Dump, reports the tool's error output on failure and returns ctx.Err() when
 // ctx ends.
@@ -137,7 +139,7 @@ func (t Tools) Dump(ctx context.Context, engine string, c Conn, database string,
 //     checked; one the rewrite missed fails the restore. MariaDB cannot roll
 //     DDL back, so a failed restore can leave part of the dump behind: drop
 //     and recreate the database before retrying.
-func (t Tools) Restore(ctx context.Context, engine string, c Conn, database, owner string, r io.Reader) error {
+func (t Tools) Restore(ctx context.Context, engine cellar.Engine, c Conn, database, owner string, r io.Reader) error {
 	if err := provision.ValidIdentifier(database); err != nil {
 		return fmt.Errorf("restore: database: %w", err)
 	}
@@ -151,9 +153,9 @@ func (t Tools) Restore(ctx context.Context, engine string, c Conn, database, own
 		return err
 	}
 	switch engine {
-	case provision.EnginePostgres:
+	case cellar.PostgreSQL:
 		return t.restorePostgres(ctx, c, database, owner, r)
-	case provision.EngineMariaDB:
+	case cellar.MariaDB:
 		return t.restoreMariaDB(ctx, c, database, owner, r)
 	}
 	return fmt.Errorf("restore %q: %w %q", database, ErrUnknownEngine, engine)
@@ -174,14 +176,14 @@ func (t Tools) Restore(ctx context.Context, engine string, c Conn, database, own
 //     completion trailer "-- Dump completed".
 //
 // The only real proof of a dump is a test restore.
-func (t Tools) Verify(ctx context.Context, engine string, r io.Reader) error {
+func (t Tools) Verify(ctx context.Context, engine cellar.Engine, r io.Reader) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	switch engine {
-	case provision.EnginePostgres:
+	case cellar.PostgreSQL:
 		return t.verifyPostgres(ctx, r)
-	case provision.EngineMariaDB:
+	case cellar.MariaDB:
 		return verifyMariaDB(ctx, r)
 	}
 	return fmt.Errorf("verify: %w %q", ErrUnknownEngine, engine)

@@ -9,8 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cellar/cellar/internal/provision"
 	"github.com/cellar/cellar/internal/snapstore"
+
+	"github.com/cellar/cellar/internal/cellar"
 )
 
 // benchRows makes a database of about 50 MB (see bigFill).
@@ -31,8 +32,8 @@ const benchRows = 350_000
 //
 //	go test ./internal/backup/ -run '^$' -bench Dump -benchtime 5x
 func BenchmarkDump(b *testing.B) {
-	for _, engine := range []string{provision.EnginePostgres, provision.EngineMariaDB} {
-		b.Run(engine, func(b *testing.B) {
+	for _, engine := range cellar.Engines {
+		b.Run(string(engine), func(b *testing.B) {
 			src := newTenant(b, engine, "bk_bench")
 			bigFill(b, src, benchRows)
 			size := dbSize(b, src)
@@ -124,7 +125,7 @@ func median(d []time.Duration) time.Duration {
 
 // dbSize is the database's size on the server.
 func dbSize(b *testing.B, tn tenant) int64 {
-	if tn.engine == provision.EnginePostgres {
+	if tn.engine == cellar.PostgreSQL {
 		conn := pgAsAdmin(b, tn.db)
 		var n int64
 		if err := conn.QueryRow(testCtx(b), `SELECT pg_database_size(current_database())`).Scan(&n); err != nil {
@@ -144,9 +145,9 @@ func dbSize(b *testing.B, tn tenant) int64 {
 }
 
 // bareDump runs the tool the plain way, to a file, and returns its size.
-func bareDump(b *testing.B, engine, db, file string) int64 {
+func bareDump(b *testing.B, engine cellar.Engine, db, file string) int64 {
 	ctx := testCtx(b)
-	if engine == provision.EnginePostgres {
+	if engine == cellar.PostgreSQL {
 		c := pgAdmin
 		cmd := exec.CommandContext(ctx, (Tools{}).pgBin("pg_dump"), "-Fc", "-Z1", "-f", file,
 			"-h", c.Host, "-p", strconv.Itoa(c.Port), "-U", c.User, "-w", db)

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cellar/cellar/internal/provision"
+	"github.com/cellar/cellar/internal/cellar"
 )
 
 // bigFill fills a tenant's database with one table of rows rows, about 160
@@ -22,7 +22,7 @@ func bigFill(t testing.TB, tn tenant, rows int) {
 	t.Helper()
 	ctx := testCtx(t)
 	switch tn.engine {
-	case provision.EnginePostgres:
+	case cellar.PostgreSQL:
 		conn := pgConnect(t, tn.user, tn.password, tn.db)
 		for _, s := range []string{
 			`CREATE TABLE big (id bigint PRIMARY KEY, name text, payload bytea, note text, n numeric)`,
@@ -33,7 +33,7 @@ func bigFill(t testing.TB, tn tenant, rows int) {
 				t.Fatalf("%s: %v", s, err)
 			}
 		}
-	case provision.EngineMariaDB:
+	case cellar.MariaDB:
 		db := mariaConnect(t, tn.user, tn.password, tn.db)
 		for _, s := range []string{
 			`SET SESSION max_recursive_iterations = 10000000`,
@@ -83,8 +83,8 @@ func toolPID(t *testing.T, arg string) int {
 }
 
 func TestDump_CancelKillsTool(t *testing.T) {
-	for _, engine := range []string{provision.EnginePostgres, provision.EngineMariaDB} {
-		t.Run(engine, func(t *testing.T) {
+	for _, engine := range cellar.Engines {
+		t.Run(string(engine), func(t *testing.T) {
 			t.Parallel()
 			src := newTenant(t, engine, "bk_cancel")
 			bigFill(t, src, 200_000)
@@ -103,7 +103,7 @@ func TestDump_CancelKillsTool(t *testing.T) {
 				t.Errorf("Dump returned %s after the cancellation", took)
 			}
 			arg := src.db
-			if engine == provision.EnginePostgres {
+			if engine == cellar.PostgreSQL {
 				arg = "--dbname=" + src.db
 			}
 			pid := toolPID(t, arg)
@@ -132,9 +132,9 @@ func TestDump_CancelKillsTool(t *testing.T) {
 
 // dumpSessions counts the admin's sessions on db other than the asking one
 // (the tenant's own session, from bigFill, is still open).
-func dumpSessions(t *testing.T, engine, db string) int {
+func dumpSessions(t *testing.T, engine cellar.Engine, db string) int {
 	t.Helper()
-	if engine == provision.EnginePostgres {
+	if engine == cellar.PostgreSQL {
 		conn := pgAsAdmin(t, "postgres")
 		defer conn.Close(context.Background())
 		return int(pgScalar[int64](t, conn, `SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND usename = current_user AND pid <> pg_backend_pid()`, db))
@@ -149,8 +149,8 @@ func dumpSessions(t *testing.T, engine, db string) int {
 // built, and as /proc shows it to every local user) but in the environment.
 func TestPassword_NeverInArgvOrErrors(t *testing.T) {
 	t.Run("dump", func(t *testing.T) {
-		for _, engine := range []string{provision.EnginePostgres, provision.EngineMariaDB} {
-			t.Run(engine, func(t *testing.T) {
+		for _, engine := range cellar.Engines {
+			t.Run(string(engine), func(t *testing.T) {
 				t.Parallel()
 				testPasswordNotInArgv(t, engine)
 			})
@@ -181,7 +181,7 @@ func TestPassword_NeverInArgvOrErrors(t *testing.T) {
 	})
 }
 
-func testPasswordNotInArgv(t *testing.T, engine string) {
+func testPasswordNotInArgv(t *testing.T, engine cellar.Engine) {
 	c := admin(t, engine)
 	src := newTenant(t, engine, "bk_pw")
 	bigFill(t, src, 100_000)
@@ -191,7 +191,7 @@ func testPasswordNotInArgv(t *testing.T, engine string) {
 	w := writerFunc(func(p []byte) (int, error) {
 		if seen == nil {
 			arg := src.db
-			if engine == provision.EnginePostgres {
+			if engine == cellar.PostgreSQL {
 				arg = "--dbname=" + src.db
 			}
 			b, err := os.ReadFile("/proc/" + strconv.Itoa(toolPID(t, arg)) + "/cmdline")

@@ -26,7 +26,11 @@ import (
 
 	"github.com/cellar/cellar/internal/harness"
 	"github.com/cellar/cellar/internal/provision"
+	"github.com/cellar/cellar/internal/provision/mariadb"
+	"github.com/cellar/cellar/internal/provision/postgres"
 	"github.com/cellar/cellar/internal/snapstore"
+
+	"github.com/cellar/cellar/internal/cellar"
 )
 
 // Set by TestMain when the servers are up; zero means the engine's tests
@@ -142,10 +146,10 @@ func testCtx(t testing.TB) context.Context {
 	return ctx
 }
 
-func admin(t testing.TB, engine string) Conn {
+func admin(t testing.TB, engine cellar.Engine) Conn {
 	t.Helper()
 	c := pgAdmin
-	if engine == provision.EngineMariaDB {
+	if engine == cellar.MariaDB {
 		c = mariaAdmin
 	}
 	if c.Port == 0 {
@@ -164,8 +168,8 @@ func as(t testing.TB, tn tenant) Conn {
 }
 
 // adminDSN is the provision driver's DSN for the engine's admin.
-func adminDSN(engine string) string {
-	if engine == provision.EngineMariaDB {
+func adminDSN(engine cellar.Engine) string {
+	if engine == cellar.MariaDB {
 		return mariaDSN(mariaAdmin, mariaAdmin.User, mariaAdmin.Password, "")
 	}
 	return pgDSN(pgAdmin, pgAdmin.User, pgAdmin.Password, "postgres")
@@ -188,7 +192,7 @@ func mariaDSN(c Conn, user, password, db string) string {
 
 // tenant is a customer database with its owner, created as Cellar does.
 type tenant struct {
-	engine             string
+	engine             cellar.Engine
 	db, user, password string
 }
 
@@ -202,11 +206,11 @@ func uniq() string {
 // newTenant creates user prefix_owner_X and database prefix_db_X on the
 // engine's server with provision (EnsureUser + EnsureDatabase), dropped at
 // the end of the test.
-func newTenant(t testing.TB, engine, prefix string) tenant {
+func newTenant(t testing.TB, engine cellar.Engine, prefix string) tenant {
 	t.Helper()
 	admin(t, engine) // skip if not running
 	ctx := testCtx(t)
-	d, err := provision.Open(ctx, engine, adminDSN(engine))
+	d, err := openDriver(ctx, engine, adminDSN(engine))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,7 +284,7 @@ func newStore(t testing.TB) *snapstore.Local {
 // snapKey names a snapshot as Cellar would.
 func snapKey(tn tenant) string {
 	ext := ".dump"
-	if tn.engine == provision.EngineMariaDB {
+	if tn.engine == cellar.MariaDB {
 		ext = ".sql.gz"
 	}
 	return "cust/" + tn.db + "/snap_" + time.Now().UTC().Format("20060102_150405") + "_" + uniq() + ext
@@ -315,4 +319,20 @@ func dumpBytes(t testing.TB, tn tenant) []byte {
 		t.Fatalf("Dump %s: %v", tn.db, err)
 	}
 	return []byte(buf.String())
+}
+
+// openDriver connects to the test server of the engine with its driver.
+func openDriver(ctx context.Context, engine cellar.Engine, dsn string) (provision.Driver, error) {
+	if engine == cellar.MariaDB {
+		d, err := mariadb.Open(ctx, dsn)
+		if err != nil {
+			return nil, err
+		}
+		return d, nil
+	}
+	d, err := postgres.Open(ctx, dsn)
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
 }

@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"github.com/cellar/cellar/internal/provision"
+
+	"github.com/cellar/cellar/internal/cellar"
 )
 
 // mariaFill creates a small application schema as the tenant: tables with
@@ -140,8 +142,8 @@ func mariaScalar[T any](t *testing.T, db *sql.DB, query string, args ...any) T {
 func TestRoundTrip_MariaDB(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
-	src := newTenant(t, provision.EngineMariaDB, "bk_msrc")
-	dst := newTenant(t, provision.EngineMariaDB, "bk_mdst")
+	src := newTenant(t, cellar.MariaDB, "bk_msrc")
+	dst := newTenant(t, cellar.MariaDB, "bk_mdst")
 	mariaFill(t, src, 3000)
 
 	store := newStore(t)
@@ -173,7 +175,7 @@ func TestRoundTrip_MariaDB(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if err := (Tools{}).Verify(ctx, provision.EngineMariaDB, f); err != nil {
+	if err := (Tools{}).Verify(ctx, cellar.MariaDB, f); err != nil {
 		t.Fatalf("Verify of a good dump: %v", err)
 	}
 	f.Close()
@@ -182,7 +184,7 @@ func TestRoundTrip_MariaDB(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if err := (Tools{}).Restore(ctx, provision.EngineMariaDB, as(t, dst), dst.db, dst.user, f); err != nil {
+	if err := (Tools{}).Restore(ctx, cellar.MariaDB, as(t, dst), dst.db, dst.user, f); err != nil {
 		t.Fatalf("Restore: %v", err)
 	}
 
@@ -319,7 +321,7 @@ func gzipBytes(b []byte) []byte {
 // mariaSmallDump makes a tenant with some data and returns its dump.
 func mariaSmallDump(t *testing.T, rows int) []byte {
 	t.Helper()
-	src := newTenant(t, provision.EngineMariaDB, "bk_msmall")
+	src := newTenant(t, cellar.MariaDB, "bk_msmall")
 	mariaFill(t, src, rows)
 	return dumpBytes(t, src)
 }
@@ -329,7 +331,7 @@ func TestVerify_MariaDB(t *testing.T) {
 	ctx := testCtx(t)
 	good := mariaSmallDump(t, 3000)
 	tools := Tools{}
-	if err := tools.Verify(ctx, provision.EngineMariaDB, bytes.NewReader(good)); err != nil {
+	if err := tools.Verify(ctx, cellar.MariaDB, bytes.NewReader(good)); err != nil {
 		t.Fatalf("good dump: %v", err)
 	}
 	corrupt := bytes.Clone(good)
@@ -348,14 +350,14 @@ func TestVerify_MariaDB(t *testing.T) {
 		"postgresql archive": pgMagic(),
 	}
 	for name, dump := range cases {
-		err := tools.Verify(ctx, provision.EngineMariaDB, bytes.NewReader(dump))
+		err := tools.Verify(ctx, cellar.MariaDB, bytes.NewReader(dump))
 		if err == nil {
 			t.Errorf("%s: Verify accepted it", name)
 			continue
 		}
 		t.Logf("%s: %v", name, err)
 	}
-	if err := tools.Verify(ctx, provision.EngineMariaDB, bytes.NewReader(gzipBytes(script[:len(script)/2]))); !errors.Is(err, ErrIncomplete) {
+	if err := tools.Verify(ctx, cellar.MariaDB, bytes.NewReader(gzipBytes(script[:len(script)/2]))); !errors.Is(err, ErrIncomplete) {
 		t.Errorf("incomplete script: %v, want ErrIncomplete", err)
 	}
 }
@@ -364,9 +366,9 @@ func pgMagic() []byte { return append([]byte("PGDMP"), bytes.Repeat([]byte{1}, 1
 
 func TestDump_MariaDB_MissingDatabase(t *testing.T) {
 	t.Parallel()
-	c := admin(t, provision.EngineMariaDB)
+	c := admin(t, cellar.MariaDB)
 	var buf bytes.Buffer
-	err := (Tools{}).Dump(testCtx(t), provision.EngineMariaDB, c, "bk_no_such_db", &buf, nil)
+	err := (Tools{}).Dump(testCtx(t), cellar.MariaDB, c, "bk_no_such_db", &buf, nil)
 	if err == nil {
 		t.Fatal("Dump of a missing database succeeded")
 	}
@@ -387,7 +389,7 @@ func TestRestore_MariaDB_Failures(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
 	good := mariaSmallDump(t, 3000)
-	c := admin(t, provision.EngineMariaDB)
+	c := admin(t, cellar.MariaDB)
 	script := gunzip(t, bytes.NewReader(good))
 
 	// A syntax error in the middle of the script: the client's message.
@@ -413,8 +415,8 @@ func TestRestore_MariaDB_Failures(t *testing.T) {
 		{"incomplete script", "no completion trailer", gzipBytes(script[:len(script)*3/4])},
 		{"not gzip", "read dump:", []byte("SELECT 1;")},
 	} {
-		dst := newTenant(t, provision.EngineMariaDB, "bk_mbad")
-		err := (Tools{}).Restore(ctx, provision.EngineMariaDB, as(t, dst), dst.db, dst.user, bytes.NewReader(tc.dump))
+		dst := newTenant(t, cellar.MariaDB, "bk_mbad")
+		err := (Tools{}).Restore(ctx, cellar.MariaDB, as(t, dst), dst.db, dst.user, bytes.NewReader(tc.dump))
 		if err == nil {
 			t.Errorf("%s: Restore succeeded", tc.name)
 			continue
@@ -434,19 +436,19 @@ func TestRestore_MariaDB_Failures(t *testing.T) {
 	}
 
 	// Targets that are refused before anything is loaded.
-	full := newTenant(t, provision.EngineMariaDB, "bk_mfull")
+	full := newTenant(t, cellar.MariaDB, "bk_mfull")
 	own := mariaConnect(t, full.user, full.password, full.db)
 	if _, err := own.ExecContext(ctx, `CREATE TABLE customers (keep INT)`); err != nil {
 		t.Fatal(err)
 	}
-	if err := (Tools{}).Restore(ctx, provision.EngineMariaDB, as(t, full), full.db, full.user, bytes.NewReader(good)); !errors.Is(err, ErrNotEmpty) {
+	if err := (Tools{}).Restore(ctx, cellar.MariaDB, as(t, full), full.db, full.user, bytes.NewReader(good)); !errors.Is(err, ErrNotEmpty) {
 		t.Errorf("restore into a non-empty database: %v, want ErrNotEmpty", err)
 	}
-	if err := (Tools{}).Restore(ctx, provision.EngineMariaDB, as(t, full), "bk_no_such_db", full.user, bytes.NewReader(good)); !errors.Is(err, provision.ErrNoSuchDatabase) {
+	if err := (Tools{}).Restore(ctx, cellar.MariaDB, as(t, full), "bk_no_such_db", full.user, bytes.NewReader(good)); !errors.Is(err, provision.ErrNoSuchDatabase) {
 		t.Errorf("restore into a missing database: %v, want ErrNoSuchDatabase", err)
 	}
-	empty := newTenant(t, provision.EngineMariaDB, "bk_mempty")
-	if err := (Tools{}).Restore(ctx, provision.EngineMariaDB, as(t, empty), empty.db, "bk_no_such_user", bytes.NewReader(good)); !errors.Is(err, provision.ErrNoSuchUser) {
+	empty := newTenant(t, cellar.MariaDB, "bk_mempty")
+	if err := (Tools{}).Restore(ctx, cellar.MariaDB, as(t, empty), empty.db, "bk_no_such_user", bytes.NewReader(good)); !errors.Is(err, provision.ErrNoSuchUser) {
 		t.Errorf("restore for a missing owner: %v, want ErrNoSuchUser", err)
 	}
 }
@@ -458,7 +460,7 @@ func TestRestore_MariaDB_RestrictedOwner(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
 	good := mariaSmallDump(t, 100)
-	dst := newTenant(t, provision.EngineMariaDB, "bk_mrestr")
+	dst := newTenant(t, cellar.MariaDB, "bk_mrestr")
 	adm := mariaAsAdmin(t, "")
 	for _, s := range []string{
 		"CREATE USER `" + dst.user + "`@`localhost` IDENTIFIED BY '" + dst.password + "'",
@@ -471,7 +473,7 @@ func TestRestore_MariaDB_RestrictedOwner(t *testing.T) {
 			t.Fatalf("%s: %v", s, err)
 		}
 	}
-	if err := (Tools{}).Restore(ctx, provision.EngineMariaDB, as(t, dst), dst.db, dst.user, bytes.NewReader(good)); err != nil {
+	if err := (Tools{}).Restore(ctx, cellar.MariaDB, as(t, dst), dst.db, dst.user, bytes.NewReader(good)); err != nil {
 		t.Fatal(err)
 	}
 	b := mariaAsAdmin(t, dst.db)
@@ -487,7 +489,7 @@ func TestRestore_MariaDB_RestrictedOwner(t *testing.T) {
 // in it switches databases or names the source database.
 func TestDump_MariaDB_NoUseStatements(t *testing.T) {
 	t.Parallel()
-	src := newTenant(t, provision.EngineMariaDB, "bk_muse")
+	src := newTenant(t, cellar.MariaDB, "bk_muse")
 	mariaFill(t, src, 10)
 	script := gunzip(t, bytes.NewReader(dumpBytes(t, src)))
 	sc := bufio.NewScanner(bytes.NewReader(script))

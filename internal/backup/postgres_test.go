@@ -13,7 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/cellar/cellar/internal/provision"
+	"github.com/cellar/cellar/internal/cellar"
 )
 
 // allBytes is every byte value once, for binary columns.
@@ -132,8 +132,8 @@ func pgScalar[T any](t *testing.T, conn *pgx.Conn, query string, args ...any) T 
 func TestRoundTrip_PostgreSQL(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
-	src := newTenant(t, provision.EnginePostgres, "bk_pgsrc")
-	dst := newTenant(t, provision.EnginePostgres, "bk_pgdst")
+	src := newTenant(t, cellar.PostgreSQL, "bk_pgsrc")
+	dst := newTenant(t, cellar.PostgreSQL, "bk_pgdst")
 	pgFill(t, src, 3000)
 
 	store := newStore(t)
@@ -160,7 +160,7 @@ func TestRoundTrip_PostgreSQL(t *testing.T) {
 	}
 	t.Logf("dump: %d bytes, %d progress reports", size, len(reports))
 
-	if err := (Tools{}).Verify(ctx, provision.EnginePostgres, bytes.NewReader(data)); err != nil {
+	if err := (Tools{}).Verify(ctx, cellar.PostgreSQL, bytes.NewReader(data)); err != nil {
 		t.Fatalf("Verify of a good dump: %v", err)
 	}
 
@@ -170,7 +170,7 @@ func TestRoundTrip_PostgreSQL(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if err := (Tools{}).Restore(ctx, provision.EnginePostgres, as(t, dst), dst.db, dst.user, f); err != nil {
+	if err := (Tools{}).Restore(ctx, cellar.PostgreSQL, as(t, dst), dst.db, dst.user, f); err != nil {
 		t.Fatalf("Restore: %v", err)
 	}
 
@@ -274,7 +274,7 @@ func TestRoundTrip_PostgreSQL(t *testing.T) {
 // pgSmallDump makes a tenant with some data and returns its dump.
 func pgSmallDump(t *testing.T, rows int) []byte {
 	t.Helper()
-	src := newTenant(t, provision.EnginePostgres, "bk_pgsmall")
+	src := newTenant(t, cellar.PostgreSQL, "bk_pgsmall")
 	pgFill(t, src, rows)
 	return dumpBytes(t, src)
 }
@@ -284,11 +284,11 @@ func TestVerify_PostgreSQL(t *testing.T) {
 	ctx := testCtx(t)
 	good := pgSmallDump(t, 3000)
 	tools := Tools{}
-	if err := tools.Verify(ctx, provision.EnginePostgres, bytes.NewReader(good)); err != nil {
+	if err := tools.Verify(ctx, cellar.PostgreSQL, bytes.NewReader(good)); err != nil {
 		t.Fatalf("good dump: %v", err)
 	}
 	truncated := good[:len(good)/2]
-	err := tools.Verify(ctx, provision.EnginePostgres, bytes.NewReader(truncated))
+	err := tools.Verify(ctx, cellar.PostgreSQL, bytes.NewReader(truncated))
 	if err == nil {
 		t.Fatal("Verify accepted a dump cut in half")
 	}
@@ -309,13 +309,13 @@ func TestVerify_PostgreSQL(t *testing.T) {
 	for i := len(corrupt) / 2; i < len(corrupt)/2+16; i++ {
 		corrupt[i] ^= 0x5a
 	}
-	err = tools.Verify(ctx, provision.EnginePostgres, bytes.NewReader(corrupt))
+	err = tools.Verify(ctx, cellar.PostgreSQL, bytes.NewReader(corrupt))
 	if err == nil {
 		t.Fatal("Verify accepted a corrupted dump")
 	}
 	t.Logf("corrupt: %v", err)
 	for _, junk := range [][]byte{nil, []byte("not a dump"), bytes.Repeat([]byte{0}, 10000)} {
-		if err := tools.Verify(ctx, provision.EnginePostgres, bytes.NewReader(junk)); err == nil {
+		if err := tools.Verify(ctx, cellar.PostgreSQL, bytes.NewReader(junk)); err == nil {
 			t.Errorf("Verify accepted %q", junk[:min(len(junk), 16)])
 		}
 	}
@@ -330,9 +330,9 @@ func runPGRestoreList(t *testing.T, dump []byte) ([]byte, error) {
 
 func TestDump_PostgreSQL_MissingDatabase(t *testing.T) {
 	t.Parallel()
-	c := admin(t, provision.EnginePostgres)
+	c := admin(t, cellar.PostgreSQL)
 	var buf bytes.Buffer
-	err := (Tools{}).Dump(testCtx(t), provision.EnginePostgres, c, "bk_no_such_db", &buf, nil)
+	err := (Tools{}).Dump(testCtx(t), cellar.PostgreSQL, c, "bk_no_such_db", &buf, nil)
 	if err == nil {
 		t.Fatal("Dump of a missing database succeeded")
 	}
@@ -353,14 +353,14 @@ func TestRestore_PostgreSQL_CorruptDump(t *testing.T) {
 	t.Parallel()
 	ctx := testCtx(t)
 	good := pgSmallDump(t, 3000)
-	_ = admin(t, provision.EnginePostgres) // skip if not running
+	_ = admin(t, cellar.PostgreSQL) // skip if not running
 	corrupt := bytes.Clone(good)
 	for i := len(corrupt) * 3 / 4; i < len(corrupt)*3/4+16; i++ {
 		corrupt[i] ^= 0x5a
 	}
 	for name, dump := range map[string][]byte{"corrupt": corrupt, "truncated": good[:len(good)*3/4], "garbage": []byte("hello")} {
-		dst := newTenant(t, provision.EnginePostgres, "bk_pgbad")
-		err := (Tools{}).Restore(ctx, provision.EnginePostgres, as(t, dst), dst.db, dst.user, bytes.NewReader(dump))
+		dst := newTenant(t, cellar.PostgreSQL, "bk_pgbad")
+		err := (Tools{}).Restore(ctx, cellar.PostgreSQL, as(t, dst), dst.db, dst.user, bytes.NewReader(dump))
 		if err == nil {
 			t.Errorf("%s: Restore succeeded", name)
 			continue
@@ -378,12 +378,12 @@ func TestRestore_PostgreSQL_CorruptDump(t *testing.T) {
 	}
 	// A restore into a database that is not empty fails on the first
 	// conflict and leaves the database as it was.
-	dst := newTenant(t, provision.EnginePostgres, "bk_pgfull")
+	dst := newTenant(t, cellar.PostgreSQL, "bk_pgfull")
 	own := pgConnect(t, dst.user, dst.password, dst.db)
 	if _, err := own.Exec(ctx, `CREATE TABLE customers (keep int); INSERT INTO customers VALUES (7)`); err != nil {
 		t.Fatal(err)
 	}
-	if err := (Tools{}).Restore(ctx, provision.EnginePostgres, as(t, dst), dst.db, dst.user, bytes.NewReader(good)); err == nil {
+	if err := (Tools{}).Restore(ctx, cellar.PostgreSQL, as(t, dst), dst.db, dst.user, bytes.NewReader(good)); err == nil {
 		t.Error("Restore into a database with a conflicting table succeeded")
 	}
 	if n := pgScalar[int64](t, own, `SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace`); n != 1 {
@@ -398,7 +398,7 @@ func TestRestore_PostgreSQL_Validation(t *testing.T) {
 	for _, tc := range []struct{ db, owner string }{
 		{"Bad", "owner"}, {"db", "bad-owner"}, {"", "o"}, {"db; DROP", "o"}, {"db", ""},
 	} {
-		err := (Tools{}).Restore(ctx, provision.EnginePostgres, c, tc.db, tc.owner, strings.NewReader(""))
+		err := (Tools{}).Restore(ctx, cellar.PostgreSQL, c, tc.db, tc.owner, strings.NewReader(""))
 		if err == nil || !strings.Contains(err.Error(), "invalid identifier") {
 			t.Errorf("Restore(%q, %q) = %v, want an invalid identifier error", tc.db, tc.owner, err)
 		}

@@ -20,7 +20,7 @@ import (
 	"testing/iotest"
 	"time"
 
-	"github.com/cellar/cellar/internal/provision"
+	"github.com/cellar/cellar/internal/cellar"
 )
 
 const fakePassword = "s3cret-Pa55word-xyz"
@@ -51,7 +51,7 @@ func TestFake_DumpStreamsAndReportsProgress(t *testing.T) {
 	})
 	var buf bytes.Buffer
 	var reports []int64
-	if err := tools.Dump(context.Background(), provision.EnginePostgres, fakeConn, "db", &buf, func(n int64) { reports = append(reports, n) }); err != nil {
+	if err := tools.Dump(context.Background(), cellar.PostgreSQL, fakeConn, "db", &buf, func(n int64) { reports = append(reports, n) }); err != nil {
 		t.Fatal(err)
 	}
 	if buf.Len() != 5+3<<20 || !bytes.HasPrefix(buf.Bytes(), []byte("PGDMP")) {
@@ -68,7 +68,7 @@ func TestFake_FailingToolReportsStderrWithoutPassword(t *testing.T) {
 		"pg_dump": `printf PGDMP-partial; echo "pg_dump: error: boom (password was $PGPASSWORD)" >&2; exit 3`,
 	})
 	var buf bytes.Buffer
-	err := tools.Dump(context.Background(), provision.EnginePostgres, fakeConn, "db", &buf, nil)
+	err := tools.Dump(context.Background(), cellar.PostgreSQL, fakeConn, "db", &buf, nil)
 	var te *ToolError
 	if !errors.As(err, &te) {
 		t.Fatalf("Dump = %v, want a *ToolError", err)
@@ -85,7 +85,7 @@ func TestFake_StderrTailIsBounded(t *testing.T) {
 	tools := fakeTools(t, map[string]string{
 		"pg_dump": `i=0; while [ $i -lt 3000 ]; do echo "noise line $i $PGPASSWORD" >&2; i=$((i+1)); done; echo "pg_dump: error: the real reason" >&2; exit 1`,
 	})
-	err := tools.Dump(context.Background(), provision.EnginePostgres, fakeConn, "db", io.Discard, nil)
+	err := tools.Dump(context.Background(), cellar.PostgreSQL, fakeConn, "db", io.Discard, nil)
 	var te *ToolError
 	if !errors.As(err, &te) {
 		t.Fatalf("Dump = %v", err)
@@ -110,7 +110,7 @@ func TestFake_ArgvAndEnvironment(t *testing.T) {
 	t.Setenv("PGHOST", "evil.example")
 	t.Setenv("PGSERVICE", "evil")
 	t.Setenv("MYSQL_HOST", "evil.example")
-	for _, engine := range []string{provision.EnginePostgres, provision.EngineMariaDB} {
+	for _, engine := range cellar.Engines {
 		if err := tools.Dump(context.Background(), engine, fakeConn, "cust_db", io.Discard, nil); err != nil {
 			t.Fatalf("%s: %v", engine, err)
 		}
@@ -167,7 +167,7 @@ func TestFake_WriterFailureKillsTool(t *testing.T) {
 		return len(p), nil
 	})
 	start := time.Now()
-	err := tools.Dump(context.Background(), provision.EnginePostgres, fakeConn, "db", w, nil)
+	err := tools.Dump(context.Background(), cellar.PostgreSQL, fakeConn, "db", w, nil)
 	if !errors.Is(err, boom) {
 		t.Fatalf("Dump = %v, want the write error", err)
 	}
@@ -188,7 +188,7 @@ func TestFake_CancelKillsProcessGroup(t *testing.T) {
 		return len(p), nil
 	})
 	start := time.Now()
-	err := tools.Dump(ctx, provision.EnginePostgres, fakeConn, "db", w, nil)
+	err := tools.Dump(ctx, cellar.PostgreSQL, fakeConn, "db", w, nil)
 	if err != context.Canceled {
 		t.Fatalf("Dump = %v, want context.Canceled", err)
 	}
@@ -213,7 +213,7 @@ func TestFake_MariaDBDumpWithoutTrailerFails(t *testing.T) {
 	tools := fakeTools(t, map[string]string{
 		"mariadb-dump": `printf -- '-- MariaDB dump\nCREATE TABLE t (i int);\n'`,
 	})
-	err := tools.Dump(context.Background(), provision.EngineMariaDB, fakeConn, "db", io.Discard, nil)
+	err := tools.Dump(context.Background(), cellar.MariaDB, fakeConn, "db", io.Discard, nil)
 	if !errors.Is(err, ErrIncomplete) {
 		t.Fatalf("Dump = %v, want ErrIncomplete", err)
 	}
@@ -223,7 +223,7 @@ func TestFake_MariaDBDumpIsGzip(t *testing.T) {
 	script := "-- MariaDB dump 10.19\nCREATE TABLE t (i int);\n-- Dump completed on 2026-11-24 10:03:30\n"
 	tools := fakeTools(t, map[string]string{"mariadb-dump": `printf -- '` + script + `'`})
 	var buf bytes.Buffer
-	if err := tools.Dump(context.Background(), provision.EngineMariaDB, fakeConn, "db", &buf, nil); err != nil {
+	if err := tools.Dump(context.Background(), cellar.MariaDB, fakeConn, "db", &buf, nil); err != nil {
 		t.Fatal(err)
 	}
 	if got := gunzip(t, &buf); string(got) != script {
@@ -252,7 +252,7 @@ func TestFake_MariaDBRestoreRewritesDefiners(t *testing.T) {
 		"/*!50013 DEFINER=`old`@`%` SQL SECURITY DEFINER */\n" +
 		"INSERT INTO `t` VALUES\n(1,'DEFINER=`old`@`%`');\n" +
 		"-- Dump completed on 2026-11-24\n"
-	if err := tools.Restore(context.Background(), provision.EngineMariaDB, fakeConn, "newdb", "newowner", bytes.NewReader(gzipBytes([]byte(script)))); err != nil {
+	if err := tools.Restore(context.Background(), cellar.MariaDB, fakeConn, "newdb", "newowner", bytes.NewReader(gzipBytes([]byte(script)))); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := os.ReadFile(out)
@@ -277,12 +277,12 @@ func TestFake_RestoreReadErrorKillsClientBeforeEOF(t *testing.T) {
 	gz := gzipBytes(script.Bytes())
 	boom := errors.New("network went away")
 	for _, tc := range []struct {
-		engine string
+		engine cellar.Engine
 		data   []byte
 		done   string
 	}{
-		{provision.EngineMariaDB, gz, out + ".done"},
-		{provision.EnginePostgres, script.Bytes(), out + ".pg.done"},
+		{cellar.MariaDB, gz, out + ".done"},
+		{cellar.PostgreSQL, script.Bytes(), out + ".pg.done"},
 	} {
 		r := io.MultiReader(bytes.NewReader(tc.data[:len(tc.data)/2]), iotest.ErrReader(boom))
 		err := tools.Restore(context.Background(), tc.engine, fakeConn, "newdb", "newowner", r)
@@ -302,7 +302,7 @@ func TestFake_MariaDBRestoreIncompleteScriptKillsClient(t *testing.T) {
 	// statement: the client must never see EOF, or it would run the
 	// fragment.
 	script := "-- MariaDB dump\nINSERT INTO t VALUES (1),(2"
-	err := tools.Restore(context.Background(), provision.EngineMariaDB, fakeConn, "newdb", "newowner", bytes.NewReader(gzipBytes([]byte(script))))
+	err := tools.Restore(context.Background(), cellar.MariaDB, fakeConn, "newdb", "newowner", bytes.NewReader(gzipBytes([]byte(script))))
 	if !errors.Is(err, ErrIncomplete) {
 		t.Fatalf("Restore = %v, want ErrIncomplete", err)
 	}
@@ -395,7 +395,7 @@ func TestValidation(t *testing.T) {
 		{Host: "h", Port: 1, User: "--help"},
 		{Host: "h", Port: 1, User: "u", Password: "a\x00b"},
 	} {
-		err := tools.Dump(ctx, provision.EnginePostgres, c, "db", io.Discard, nil)
+		err := tools.Dump(ctx, cellar.PostgreSQL, c, "db", io.Discard, nil)
 		if err == nil || !strings.Contains(err.Error(), "connection:") {
 			t.Errorf("Dump with %+v: %v", c, err)
 		}
@@ -404,11 +404,11 @@ func TestValidation(t *testing.T) {
 		}
 	}
 	for _, db := range []string{"", "Upper", "a-b", "a;b", "--all-databases", "x=y", strings.Repeat("a", 64)} {
-		if err := tools.Dump(ctx, provision.EngineMariaDB, fakeConn, db, io.Discard, nil); err == nil || !strings.Contains(err.Error(), "invalid identifier") {
+		if err := tools.Dump(ctx, cellar.MariaDB, fakeConn, db, io.Discard, nil); err == nil || !strings.Contains(err.Error(), "invalid identifier") {
 			t.Errorf("Dump of database %q: %v", db, err)
 		}
 	}
-	for _, engine := range []string{"", "mysql", "postgres", "PostgreSQL"} {
+	for _, engine := range []cellar.Engine{"", "mysql", "postgres", "PostgreSQL"} {
 		if err := tools.Dump(ctx, engine, fakeConn, "db", io.Discard, nil); !errors.Is(err, ErrUnknownEngine) {
 			t.Errorf("Dump with engine %q: %v", engine, err)
 		}
@@ -421,7 +421,7 @@ func TestValidation(t *testing.T) {
 	}
 	canceled, cancel := context.WithCancel(ctx)
 	cancel()
-	if err := tools.Dump(canceled, provision.EnginePostgres, fakeConn, "db", io.Discard, nil); err != context.Canceled {
+	if err := tools.Dump(canceled, cellar.PostgreSQL, fakeConn, "db", io.Discard, nil); err != context.Canceled {
 		t.Errorf("Dump on a canceled context: %v", err)
 	}
 }
@@ -473,7 +473,7 @@ func TestFake_MariaDBRestoreRefusesNonDump(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "in.sql")
 	tools := fakeTools(t, map[string]string{"mariadb": fakeMariaClient(out, "%")})
 	script := "DROP TABLE important;\n-- Dump completed\n"
-	err := tools.Restore(context.Background(), provision.EngineMariaDB, fakeConn, "newdb", "newowner", bytes.NewReader(gzipBytes([]byte(script))))
+	err := tools.Restore(context.Background(), cellar.MariaDB, fakeConn, "newdb", "newowner", bytes.NewReader(gzipBytes([]byte(script))))
 	if err == nil || !strings.Contains(err.Error(), "not a mariadb-dump script") {
 		t.Fatalf("Restore = %v, want a refusal", err)
 	}

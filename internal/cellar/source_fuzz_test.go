@@ -50,10 +50,10 @@ func FuzzParseSource(f *testing.F) {
 		if !strings.Contains(s, "/") && p.Bits() != p.Addr().BitLen() {
 			t.Fatalf("single address %q became %v", s, p)
 		}
-		if err := provision.CheckSource(provision.EnginePostgres, p); err != nil {
+		if err := provision.CheckSource(cellar.PostgreSQL, p); err != nil {
 			t.Fatalf("accepted %v, which the PostgreSQL engine refuses: %v", p, err)
 		}
-		if err := provision.CheckSource(provision.EngineMariaDB, p); err != nil && !errors.Is(err, provision.ErrSourceUnsupported) {
+		if err := provision.CheckSource(cellar.MariaDB, p); err != nil && !errors.Is(err, provision.ErrSourceUnsupported) {
 			t.Fatalf("accepted %v, which the MariaDB engine calls invalid: %v", p, err)
 		}
 	})

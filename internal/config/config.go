@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/cellar/cellar/internal/cellar"
 )
 
 // Config is everything Cellar needs to run.
@@ -94,7 +96,7 @@ type VaultConfig struct {
 // ServerConfig is a managed database server given by configuration.
 type ServerConfig struct {
 	Name       string
-	Engine     string
+	Engine     cellar.Engine
 	AdminDSN   string // with password; split before storing
 	PublicHost string // host customers connect to
 	PublicPort int
@@ -356,7 +358,7 @@ func postgresServer(dsn, name, host, port string) (ServerConfig, error) {
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Hostname() == "" {
 		return ServerConfig{}, errors.New("want a postgres://user:password@host:port/postgres URL")
 	}
-	return publicAddress(ServerConfig{Name: name, Engine: "postgresql", AdminDSN: dsn}, u.Hostname(), u.Port(), "5432", host, port)
+	return publicAddress(ServerConfig{Name: name, Engine: cellar.PostgreSQL, AdminDSN: dsn}, u.Hostname(), u.Port(), "5432", host, port)
 }
 
 func mariadbServer(dsn, name, host, port string) (ServerConfig, error) {
@@ -368,7 +370,7 @@ func mariadbServer(dsn, name, host, port string) (ServerConfig, error) {
 	if err != nil {
 		h, p = cfg.Addr, "3306"
 	}
-	return publicAddress(ServerConfig{Name: name, Engine: "mariadb", AdminDSN: dsn}, h, p, "3306", host, port)
+	return publicAddress(ServerConfig{Name: name, Engine: cellar.MariaDB, AdminDSN: dsn}, h, p, "3306", host, port)
 }
 
 func publicAddress(s ServerConfig, dsnHost, dsnPort, defaultPort, host, port string) (ServerConfig, error) {

@@ -3,6 +3,7 @@ package provision
 import (
 	"errors"
 	"fmt"
+	"github.com/cellar/cellar/internal/cellar"
 	"net/netip"
 	"slices"
 	"strings"
@@ -39,12 +40,12 @@ type DatabaseAccess struct {
 
 // Loopback addresses, always allowed by ApplyAccess.
 var (
-	loopback4 = netip.MustParsePrefix("127.0.0.1/32")
-	loopback6 = netip.MustParsePrefix("::1/128")
+	Loopback4 = netip.MustParsePrefix("127.0.0.1/32")
+	Loopback6 = netip.MustParsePrefix("::1/128")
 )
 
-// CheckSource reports whether p is a source that the engine (EnginePostgres
-// or EngineMariaDB) can enforce as an access rule, so that the service can
+// CheckSource reports whether p is a source that the engine (cellar.PostgreSQL
+// or cellar.MariaDB) can enforce as an access rule, so that the service can
 // refuse a rule before storing it. A source must be a valid prefix without
 // host bits (10.0.0.0/24, not 10.0.0.1/24) and not an IPv4-mapped IPv6
 // address (give the IPv4 form). MariaDB matches IPv6 client addresses as
@@ -53,9 +54,9 @@ var (
 // server prints in a form of its own); other IPv6 sources give
 // ErrSourceUnsupported. The error explains the refusal in words fit for an
 // API client.
-func CheckSource(engine string, p netip.Prefix) error {
-	if engine != EnginePostgres && engine != EngineMariaDB {
-		return fmt.Errorf("unknown engine %q (want %q or %q)", engine, EnginePostgres, EngineMariaDB)
+func CheckSource(engine cellar.Engine, p netip.Prefix) error {
+	if engine != cellar.PostgreSQL && engine != cellar.MariaDB {
+		return fmt.Errorf("unknown engine %q (want %q or %q)", engine, cellar.PostgreSQL, cellar.MariaDB)
 	}
 	if !p.IsValid() {
 		return errors.New("invalid source: not a valid IP network (want e.g. 203.0.113.0/24)")
@@ -68,12 +69,12 @@ func CheckSource(engine string, p netip.Prefix) error {
 		return fmt.Errorf("source %s is an IPv4-mapped IPv6 address: give it in IPv4 form (e.g. %s): %w",
 			p, mappedHint(p), ErrSourceUnsupported)
 	}
-	if engine == EngineMariaDB && a.Is6() && p.Bits() != 128 {
+	if engine == cellar.MariaDB && a.Is6() && p.Bits() != 128 {
 		return fmt.Errorf("source %s: MariaDB cannot restrict access to an IPv6 network (it matches IPv6 client "+
 			"addresses as exact strings, with no IPv6 netmasks); give single IPv6 addresses (/128), or IPv4 networks: %w",
 			p, ErrSourceUnsupported)
 	}
-	if engine == EngineMariaDB && a.Is6() && isV4Compatible(a) {
+	if engine == cellar.MariaDB && a.Is6() && isV4Compatible(a) {
 		return fmt.Errorf("source %s: a deprecated IPv4-compatible IPv6 address, which MariaDB writes differently "+
 			"(::a.b.c.d) from its canonical form, so it cannot be matched; give the IPv4 form: %w", p, ErrSourceUnsupported)
 	}
@@ -108,20 +109,20 @@ func mappedHint(p netip.Prefix) string {
 	return p.Addr().Unmap().String()
 }
 
-// accessEntry is one database of a validated policy, with its sources
+// AccessEntry is one database of a validated policy, with its sources
 // deduplicated and sorted.
-type accessEntry struct {
-	name, owner string
-	sources     []netip.Prefix
+type AccessEntry struct {
+	Name, Owner string
+	Sources     []netip.Prefix
 }
 
-// checkPolicy validates a policy for engine (names with ValidIdentifier, no
+// CheckPolicy validates a policy for engine (names with ValidIdentifier, no
 // reserved databases, sources with CheckSource) and returns its databases
 // sorted by name, each with sorted, deduplicated sources.
-func checkPolicy(engine string, p AccessPolicy, reserved map[string]bool) ([]accessEntry, error) {
-	var out []accessEntry
+func CheckPolicy(engine cellar.Engine, p AccessPolicy, reserved map[string]bool) ([]AccessEntry, error) {
+	var out []AccessEntry
 	for name, da := range p.Databases {
-		if err := validNames("database", name, "owner", da.Owner); err != nil {
+		if err := ValidNames("database", name, "owner", da.Owner); err != nil {
 			return nil, fmt.Errorf("access policy: database %q: %w", name, err)
 		}
 		if reserved[name] {
@@ -133,24 +134,24 @@ func checkPolicy(engine string, p AccessPolicy, reserved map[string]bool) ([]acc
 				return nil, fmt.Errorf("access policy: database %q: %w", name, err)
 			}
 		}
-		slices.SortFunc(srcs, comparePrefix)
+		slices.SortFunc(srcs, ComparePrefix)
 		srcs = slices.Compact(srcs)
-		out = append(out, accessEntry{name: name, owner: da.Owner, sources: srcs})
+		out = append(out, AccessEntry{Name: name, Owner: da.Owner, Sources: srcs})
 	}
-	slices.SortFunc(out, func(a, b accessEntry) int { return strings.Compare(a.name, b.name) })
+	slices.SortFunc(out, func(a, b AccessEntry) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil
 }
 
-// comparePrefix orders prefixes by address, then by length.
-func comparePrefix(a, b netip.Prefix) int {
+// ComparePrefix orders prefixes by address, then by length.
+func ComparePrefix(a, b netip.Prefix) int {
 	if c := a.Addr().Compare(b.Addr()); c != 0 {
 		return c
 	}
 	return a.Bits() - b.Bits()
 }
 
-// allowedBy reports whether addr lies in one of the prefixes.
-func allowedBy(addr netip.Addr, prefixes []netip.Prefix) bool {
+// AllowedBy reports whether addr lies in one of the prefixes.
+func AllowedBy(addr netip.Addr, prefixes []netip.Prefix) bool {
 	addr = addr.Unmap()
 	for _, p := range prefixes {
 		if p.Contains(addr) {

@@ -1,6 +1,9 @@
-// Package provision is the only code in Cellar that runs DDL on managed
-// database servers: it creates and drops customer databases and their login
-// users on shared PostgreSQL 15 and MariaDB 10.11 servers.
+// Package provision is the contract of the only code in Cellar that runs
+// DDL on managed database servers, the engine drivers: they create and drop
+// customer databases and their login users on shared PostgreSQL 15
+// (package provision/postgres) and MariaDB 10.11 (package provision/mariadb)
+// servers. This package holds what they share: the role interfaces they
+// implement, shared types and errors, and name validation.
 //
 // Design rules that every engine driver follows:
 //
@@ -49,15 +52,8 @@ package provision
 import (
 	"context"
 	"errors"
-	"fmt"
-	"math"
-	"strings"
-)
 
-// Engine names returned by Driver.Engine and accepted by Open.
-const (
-	EnginePostgres = "postgresql"
-	EngineMariaDB  = "mariadb"
+	"github.com/cellar/cellar/internal/cellar"
 )
 
 // ErrReserved is returned (wrapped) when a name refers to a system database
@@ -79,11 +75,11 @@ var ErrDatabaseInvalid = errors.New("database is invalid (interrupted DROP DATAB
 var ErrNoSuchDatabase = errors.New("database does not exist")
 
 // Unlimited is the connection limit that removes a limit (see
-// Driver.SetConnectionLimit and DatabaseInfo.ConnectionLimit).
+// Limiter.SetConnectionLimit and DatabaseInfo.ConnectionLimit).
 const Unlimited = -1
 
 // DatabaseInfo holds a database's live figures, read from the server by
-// Driver.DatabaseInfo.
+// Sampler.DatabaseInfo.
 type DatabaseInfo struct {
 	// SizeBytes is the database's size: PostgreSQL's pg_database_size (files
 	// on disk, about 7.5 MB for an empty database), MariaDB's sum of
@@ -108,17 +104,31 @@ type DatabaseInfo struct {
 	Owner string
 }
 
-// Driver manages databases and their users on one managed server. All methods
-// are idempotent: safe to call again after a crash at any point.
-type Driver interface {
-	// Engine reports which engine this driver talks to: EnginePostgres or
-	// EngineMariaDB.
-	Engine() string
+// The contract is split into roles, small interfaces that a driver
+// implements only where its server supports them: every driver is a Server;
+// a shared PostgreSQL or MariaDB server is also a Provisioner, Limiter,
+// SessionManager, AccessManager, Swapper and Sampler (together a Driver);
+// PostgreSQL alone makes LoadLogins. Callers ask for the role they need, so
+// a driver for another kind of server (Redis, a dedicated instance)
+// implements Server and what it supports, and nothing else. All methods are
+// idempotent: safe to call again after a crash at any point.
+
+// Server is the part every driver implements: which engine it talks to, a
+// health check, and the connection's lifetime.
+type Server interface {
+	// Engine reports which engine this driver talks to.
+	Engine() cellar.Engine
 	// Ping checks that the admin connection to the server works.
 	Ping(ctx context.Context) error
 	// ServerVersion returns the server's version, e.g. "15.18" or
 	// "10.11.19-MariaDB".
 	ServerVersion(ctx context.Context) (string, error)
+	// Close releases the driver's connections.
+	Close()
+}
+
+// Provisioner creates, drops and lists databases and their login users.
+type Provisioner interface {
 	// EnsureUser creates a login user with the password, or sets the password
 	// if the user exists.
 	EnsureUser(ctx context.Context, username, password string) error
@@ -140,21 +150,30 @@ type Driver interface {
 	// ListUsers returns the names of users starting with prefix, sorted, for
 	// drift reports. An empty prefix lists all.
 	ListUsers(ctx context.Context, prefix string) ([]string, error)
+}
+
+// Limiter sets and reads connection limits.
+type Limiter interface {
 	// SetConnectionLimit caps the simultaneous connections to the database:
 	// on PostgreSQL with ALTER ROLE owner ... CONNECTION LIMIT, which the
 	// tenant cannot change, and the same value on ALTER DATABASE ...
-	// CONNECTION LIMIT (superusers are exempt; see limits.go), on MariaDB with ALTER USER ... WITH
-	// MAX_USER_CONNECTIONS for every host the owner exists for (per
-	// account, so each host pattern gets limit connections of its own).
-	// limit must be 1..math.MaxInt32, or Unlimited (-1) to remove the limit.
-	// owner must be the database's owner (PostgreSQL) or hold its grant
-	// (MariaDB). A missing database gives ErrNoSuchDatabase.
+	// CONNECTION LIMIT (superusers are exempt; see postgres/limits.go), on
+	// MariaDB with ALTER USER ... WITH MAX_USER_CONNECTIONS for every host
+	// the owner exists for (per account, so each host pattern gets limit
+	// connections of its own). limit must be 1..math.MaxInt32, or Unlimited
+	// (-1) to remove the limit. owner must be the database's owner
+	// (PostgreSQL) or hold its grant (MariaDB). A missing database gives
+	// ErrNoSuchDatabase.
 	SetConnectionLimit(ctx context.Context, database, owner string, limit int) error
 	// ConnectionLimits lists where connection limits are set for the users
 	// (and, on PostgreSQL, databases) whose names start with prefix: the
 	// reconciler compares them with the metadata to find limits changed
 	// behind Cellar's back.
 	ConnectionLimits(ctx context.Context, prefix string) ([]LimitSetting, error)
+}
+
+// SessionManager lists and ends tenants' sessions.
+type SessionManager interface {
 	// UserSessions lists the ids of the user's current sessions (PostgreSQL
 	// backend pids, MariaDB connection ids), sorted, excluding the admin
 	// connection itself. A user without sessions, or that does not exist,
@@ -174,9 +193,10 @@ type Driver interface {
 	// connection. New sessions may start right after. A missing database
 	// gives ErrNoSuchDatabase.
 	EndDatabaseSessions(ctx context.Context, database, owner string) (int, error)
-	// DatabaseInfo reads the database's live figures. A missing database
-	// gives ErrNoSuchDatabase.
-	DatabaseInfo(ctx context.Context, database, owner string) (DatabaseInfo, error)
+}
+
+// AccessManager enforces network access rules on the server.
+type AccessManager interface {
 	// ApplyAccess converges the server to the policy and returns a
 	// description of each repair it made (empty when the server already
 	// matched). only, if non-nil, restricts the work to those databases
@@ -185,6 +205,10 @@ type Driver interface {
 	// process gives ErrAccessUnsupported; a source the engine cannot
 	// express gives ErrSourceUnsupported (see CheckSource).
 	ApplyAccess(ctx context.Context, p AccessPolicy, only []string) ([]string, error)
+}
+
+// Swapper puts a restored copy of a database in place of the live one.
+type Swapper interface {
 	// SwapDatabase makes the contents of replacement become database live,
 	// and moves live's previous contents to retired (a new name), ending
 	// the live database's sessions at the swap. owner is live's owner/user.
@@ -194,91 +218,63 @@ type Driver interface {
 	// old contents and is dropped later by the caller with DropDatabase. It
 	// is idempotent: called again after a crash at any point, it completes
 	// the swap (or reports it already done) and never swaps back. See
-	// swap_postgres.go and swap_mariadb.go for each engine's design, what a
-	// failure leaves behind and what a re-run does.
+	// postgres/swap.go and mariadb/swap*.go for each engine's design, what
+	// a failure leaves behind and what a re-run does.
 	SwapDatabase(ctx context.Context, live, replacement, retired, owner string) error
 	// SwapProgress reads how far a SwapDatabase of these names got, for a
 	// caller whose swap returned an error and who must decide whether to
 	// undo (SwapNotStarted) or not (SwapPartial, SwapDone).
 	SwapProgress(ctx context.Context, live, replacement, retired string) (SwapProgress, error)
+}
+
+// Sampler reads live figures of the server and its databases.
+type Sampler interface {
+	// DatabaseInfo reads the database's live figures. A missing database
+	// gives ErrNoSuchDatabase.
+	DatabaseInfo(ctx context.Context, database, owner string) (DatabaseInfo, error)
 	// Sample reads, in one pass over the server (a few queries, not one
 	// per database), the figures of every database whose name starts with
 	// prefix ("cust_"; "" for all), and the server's own figures (see
-	// ServerSample and metrics_postgres.go, metrics_mariadb.go). The process
-	// figures are nil, not an error, when the server's process cannot be
-	// found on this host.
+	// ServerSample and each engine's metrics.go). The process figures are
+	// nil, not an error, when the server's process cannot be found on this
+	// host.
 	Sample(ctx context.Context, prefix string) (ServerSample, error)
-	// Close releases the driver's connections.
-	Close()
 }
 
-// Compile-time checks that both engines implement Driver.
-var (
-	_ Driver = (*Postgres)(nil)
-	_ Driver = (*MariaDB)(nil)
-)
-
-// Open connects to a managed server of the given engine (EnginePostgres or
-// EngineMariaDB) with an admin DSN in that engine's driver format.
-func Open(ctx context.Context, engine, adminDSN string) (Driver, error) {
-	switch engine {
-	case EnginePostgres:
-		p, err := OpenPostgres(ctx, adminDSN)
-		if err != nil {
-			return nil, err // not a typed nil inside the interface
-		}
-		return p, nil
-	case EngineMariaDB:
-		m, err := OpenMariaDB(ctx, adminDSN)
-		if err != nil {
-			return nil, err
-		}
-		return m, nil
-	default:
-		return nil, fmt.Errorf("unknown engine %q (want %q or %q)", engine, EnginePostgres, EngineMariaDB)
-	}
+// LoadLogins makes and drops the logins that load tenant content without
+// privilege (see the package comment's rule). PostgreSQL only: a MariaDB
+// restore logs in as the owner's own account.
+type LoadLogins interface {
+	// EnsureLoadLogin creates login, a role with no more rights than
+	// owner's, or resets its password. The name must start with
+	// PGLoadLoginPrefix.
+	EnsureLoadLogin(ctx context.Context, login, owner, password string) error
+	// DropLoadLogin hands what login owns in the databases to owner,
+	// logged in as the login, and drops it.
+	DropLoadLogin(ctx context.Context, login, owner, password string, databases ...string) error
 }
 
-// validNames runs ValidIdentifier over each name, labelling the error with
-// the argument's role ("database", "user", ...).
-func validNames(pairs ...string) error {
-	for i := 0; i+1 < len(pairs); i += 2 {
-		if err := ValidIdentifier(pairs[i+1]); err != nil {
-			return fmt.Errorf("%s: %w", pairs[i], err)
-		}
-	}
-	return nil
+// PGLoadLoginPrefix starts the name of every PostgreSQL load login.
+const PGLoadLoginPrefix = "cellar_load_"
+
+// Driver is a shared server's driver: every role but LoadLogins. The
+// PostgreSQL and MariaDB drivers implement it, and the service's database
+// lifecycle works with it.
+type Driver interface {
+	Server
+	Provisioner
+	Limiter
+	SessionManager
+	AccessManager
+	Swapper
+	Sampler
 }
 
-// validLimit checks a connection limit for SetConnectionLimit: 1 up to the
-// largest value both engines store (a 32-bit signed integer), or Unlimited.
-// 0 is refused: it would lock the tenant out on PostgreSQL and mean
-// "unlimited" on MariaDB.
-func validLimit(limit int) error {
-	if limit == Unlimited || limit >= 1 && limit <= math.MaxInt32 {
-		return nil
-	}
-	return fmt.Errorf("invalid connection limit %d: want 1..%d, or %d for no limit", limit, math.MaxInt32, Unlimited)
-}
+// ErrUnsupported is returned (wrapped) when a server's driver does not play
+// the role an operation needs.
+var ErrUnsupported = errors.New("not supported by this server's driver")
 
-// withholdSecrets returns err unchanged unless its text quotes one of the
-// secrets (or a base64/hex chunk of one), in which case it returns a new error
-// that keeps only code (e.g. a SQLSTATE) and does not wrap the original: a
-// caller that logs the error, or digs the server error out with errors.As,
-// must not find a credential in it. Servers do not normally echo a literal
-// from a well-formed statement, but a syntax error message quotes the token
-// near the error, so this is cheap insurance.
-func withholdSecrets(err error, code string, secrets ...string) error {
-	if err == nil {
-		return nil
-	}
-	text := err.Error()
-	for _, s := range secrets {
-		for _, part := range strings.FieldsFunc(s, func(r rune) bool { return r == '$' || r == ':' || r == '*' }) {
-			if len(part) >= 8 && strings.Contains(text, part) {
-				return fmt.Errorf("server error %s (message withheld: it quoted a credential)", code)
-			}
-		}
-	}
-	return err
-}
+// ErrUnsafeServer is returned (wrapped) by EnsureDatabase on a server whose
+// configuration would let a tenant reach beyond its database; the message
+// says which setting to change.
+var ErrUnsafeServer = errors.New("server configuration lets tenants escape their database")

@@ -3,6 +3,8 @@ package provision
 import (
 	"errors"
 	"fmt"
+	"math"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -48,10 +50,10 @@ func ValidIdentifier(name string) error {
 	return nil
 }
 
-// validPrefix checks a name prefix given to ListDatabases/ListUsers. The empty
+// ValidPrefix checks a name prefix given to ListDatabases/ListUsers. The empty
 // prefix (list everything) is allowed; any other prefix must itself be a valid
 // identifier, because no valid name could start with anything else.
-func validPrefix(prefix string) error {
+func ValidPrefix(prefix string) error {
 	if prefix == "" {
 		return nil
 	}
@@ -65,14 +67,14 @@ func validPrefix(prefix string) error {
 // hash megabytes; generated passwords are far shorter.
 const MaxPasswordLen = 1024
 
-// validPassword checks a password before any hashing. Passwords are limited to
+// ValidPassword checks a password before any hashing. Passwords are limited to
 // printable ASCII (0x20-0x7E) because PostgreSQL and its clients run SCRAM
 // passwords through SASLprep (Unicode normalization and mappings) except when
 // the password is pure ASCII; a verifier computed here for a non-ASCII
 // password could silently disagree with what a client sends. The same rule
 // applies to MariaDB so the contract is identical for both engines. The error
 // never contains the password.
-func validPassword(password string) error {
+func ValidPassword(password string) error {
 	if password == "" {
 		return errors.New("invalid password: empty")
 	}
@@ -85,4 +87,48 @@ func validPassword(password string) error {
 		}
 	}
 	return nil
+}
+
+// ValidNames runs ValidIdentifier over each name, labelling the error with
+// the argument's role ("database", "user", ...).
+func ValidNames(pairs ...string) error {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if err := ValidIdentifier(pairs[i+1]); err != nil {
+			return fmt.Errorf("%s: %w", pairs[i], err)
+		}
+	}
+	return nil
+}
+
+// ValidLimit checks a connection limit for SetConnectionLimit: 1 up to the
+// largest value both engines store (a 32-bit signed integer), or Unlimited.
+// 0 is refused: it would lock the tenant out on PostgreSQL and mean
+// "unlimited" on MariaDB.
+func ValidLimit(limit int) error {
+	if limit == Unlimited || limit >= 1 && limit <= math.MaxInt32 {
+		return nil
+	}
+	return fmt.Errorf("invalid connection limit %d: want 1..%d, or %d for no limit", limit, math.MaxInt32, Unlimited)
+}
+
+// WithholdSecrets returns err unchanged unless its text quotes one of the
+// secrets (or a base64/hex chunk of one), in which case it returns a new error
+// that keeps only code (e.g. a SQLSTATE) and does not wrap the original: a
+// caller that logs the error, or digs the server error out with errors.As,
+// must not find a credential in it. Servers do not normally echo a literal
+// from a well-formed statement, but a syntax error message quotes the token
+// near the error, so this is cheap insurance.
+func WithholdSecrets(err error, code string, secrets ...string) error {
+	if err == nil {
+		return nil
+	}
+	text := err.Error()
+	for _, s := range secrets {
+		for _, part := range strings.FieldsFunc(s, func(r rune) bool { return r == '$' || r == ':' || r == '*' }) {
+			if len(part) >= 8 && strings.Contains(text, part) {
+				return fmt.Errorf("server error %s (message withheld: it quoted a credential)", code)
+			}
+		}
+	}
+	return err
 }

@@ -1,14 +1,5 @@
 package provision
 
-import (
-	"context"
-	"errors"
-	"fmt"
-	"strconv"
-
-	"github.com/jackc/pgx/v5"
-)
-
 // Where a connection limit is enforced, and why there.
 //
 // PostgreSQL: a database's owner may run ALTER DATABASE … CONNECTION LIMIT
@@ -39,9 +30,9 @@ type LimitSetting struct {
 	Limit int
 }
 
-// tighterLimit combines two limits that both apply: the smaller one, where
+// TighterLimit combines two limits that both apply: the smaller one, where
 // Unlimited (any negative value) counts as none.
-func tighterLimit(a, b int) int {
+func TighterLimit(a, b int) int {
 	switch {
 	case a < 0:
 		return max(b, Unlimited)
@@ -50,149 +41,4 @@ func tighterLimit(a, b int) int {
 	default:
 		return min(a, b)
 	}
-}
-
-// SetConnectionLimit sets the connection limit of database's owner role and
-// of the database itself: at most limit sessions of non-superusers at a
-// time, or no limit for Unlimited (-1). The role limit is what binds (see
-// the note at the top of this file). owner must be the database's owner (a
-// mismatch is reported, not fixed: EnsureDatabase converges owners). The
-// current limits are read first, so an unchanged limit costs no DDL. The
-// database's and the role's advisory locks serialize this with
-// EnsureDatabase and EnsureUser, which update the same catalog rows; they are
-// always taken in that order.
-//
-// The limit is checked when a session starts; sessions already open are not
-// ended when a lower limit is set.
-func (p *Postgres) SetConnectionLimit(ctx context.Context, database, owner string, limit int) error {
-	if err := validNames("database", database, "owner", owner); err != nil {
-		return err
-	}
-	if err := validLimit(limit); err != nil {
-		return fmt.Errorf("database %q: %w", database, err)
-	}
-	if pgReservedDatabases[database] {
-		return fmt.Errorf("database %q: %w", database, ErrReserved)
-	}
-	return pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
-		for _, l := range []string{"cellar/provision/database/" + database, "cellar/provision/role/" + owner} {
-			if _, err := tx.Exec(ctx, pgLockName, l); err != nil {
-				return fmt.Errorf("database %q: lock: %w", database, err)
-			}
-		}
-		var curOwner string
-		var cur int
-		err := tx.QueryRow(ctx,
-			"SELECT pg_catalog.pg_get_userbyid(datdba), datconnlimit FROM pg_catalog.pg_database WHERE datname = $1",
-			database).Scan(&curOwner, &cur)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("database %q: %w", database, ErrNoSuchDatabase)
-		}
-		if err != nil {
-			return fmt.Errorf("look up database %q: %w", database, err)
-		}
-		if cur == -2 {
-			return fmt.Errorf("database %q: %w", database, ErrDatabaseInvalid)
-		}
-		exists, err := checkRoleManageable(ctx, tx, owner)
-		if err != nil {
-			return fmt.Errorf("database %q: owner: %w", database, err)
-		}
-		if !exists {
-			return fmt.Errorf("database %q: owner %q: %w", database, owner, ErrNoSuchUser)
-		}
-		if curOwner != owner {
-			return fmt.Errorf("database %q is owned by %q, not %q", database, curOwner, owner)
-		}
-		var curRole int
-		if err := tx.QueryRow(ctx, "SELECT rolconnlimit FROM pg_catalog.pg_roles WHERE rolname = $1", owner).Scan(&curRole); err != nil {
-			return fmt.Errorf("look up role %q: %w", owner, err)
-		}
-		// CONNECTION LIMIT takes no bind parameter; limit is a Go int
-		// checked by validLimit.
-		if curRole != limit {
-			if _, err := tx.Exec(ctx, "ALTER ROLE "+pgQuote(owner)+" CONNECTION LIMIT "+strconv.Itoa(limit)); err != nil {
-				return fmt.Errorf("set connection limit of role %q: %w", owner, err)
-			}
-		}
-		if cur == limit {
-			return nil
-		}
-		_, err = tx.Exec(ctx, "ALTER DATABASE "+pgQuote(database)+" CONNECTION LIMIT "+strconv.Itoa(limit))
-		if pgCode(err) == pgUndefinedDatabase {
-			return fmt.Errorf("database %q: %w", database, ErrNoSuchDatabase)
-		}
-		if err != nil {
-			return fmt.Errorf("set connection limit of database %q: %w", database, err)
-		}
-		return nil
-	})
-}
-
-// ConnectionLimits lists every connection limit set on the roles and
-// databases whose names start with prefix: one setting per role and one per
-// database (invalid databases, whose datconnlimit is -2, excluded). The
-// reconciler compares them with the metadata.
-func (p *Postgres) ConnectionLimits(ctx context.Context, prefix string) ([]LimitSetting, error) {
-	if err := validPrefix(prefix); err != nil {
-		return nil, err
-	}
-	rows, err := p.pool.Query(ctx, `
-		SELECT 'role', rolname, '', rolconnlimit FROM pg_catalog.pg_roles WHERE starts_with(rolname, $1)
-		UNION ALL
-		SELECT 'database', pg_catalog.pg_get_userbyid(datdba), datname, datconnlimit FROM pg_catalog.pg_database
-		WHERE NOT datistemplate AND datconnlimit <> -2 AND starts_with(datname, $1)`, prefix)
-	if err != nil {
-		return nil, fmt.Errorf("list connection limits: %w", err)
-	}
-	out := []LimitSetting{}
-	var kind, user, db string
-	var limit int
-	_, err = pgx.ForEachRow(rows, []any{&kind, &user, &db, &limit}, func() error {
-		st := LimitSetting{User: user, Database: db, Limit: max(limit, Unlimited)}
-		if kind == "role" {
-			st.Object = fmt.Sprintf("role %q", user)
-		} else {
-			st.Object = fmt.Sprintf("database %q", db)
-		}
-		out = append(out, st)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list connection limits: %w", err)
-	}
-	return out, nil
-}
-
-// ConnectionLimits lists the MAX_USER_CONNECTIONS of every account whose
-// user name starts with prefix, one setting per account (host pattern);
-// 0, MariaDB's "no limit of its own", is reported as Unlimited.
-func (m *MariaDB) ConnectionLimits(ctx context.Context, prefix string) ([]LimitSetting, error) {
-	if err := validPrefix(prefix); err != nil {
-		return nil, err
-	}
-	rows, err := m.db.QueryContext(ctx,
-		"SELECT User, Host, max_user_connections FROM mysql.user WHERE LEFT(User, CHAR_LENGTH(?)) = ? ORDER BY User, Host",
-		prefix, prefix)
-	if err != nil {
-		return nil, fmt.Errorf("list connection limits: %w", err)
-	}
-	defer rows.Close()
-	out := []LimitSetting{}
-	for rows.Next() {
-		var user, host string
-		var n int64
-		if err := rows.Scan(&user, &host, &n); err != nil {
-			return nil, fmt.Errorf("list connection limits: %w", err)
-		}
-		limit := int(n)
-		if n == 0 {
-			limit = Unlimited
-		}
-		out = append(out, LimitSetting{Object: fmt.Sprintf("account '%s'@'%s'", user, host), User: user, Limit: limit})
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list connection limits: %w", err)
-	}
-	return out, nil
 }

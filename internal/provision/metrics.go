@@ -1,10 +1,10 @@
 package provision
 
-// metrics.go: the figures Driver.Sample reads for monitoring.
+// metrics.go: the figures Sampler.Sample reads for monitoring.
 
 import "time"
 
-// ServerSample is one pass of Driver.Sample over a server: the figures of
+// ServerSample is one pass of Sampler.Sample over a server: the figures of
 // its customer databases and of the server itself.
 //
 // Counters (TotalQueries, CPUSeconds) are cumulative since the server (or
@@ -29,7 +29,7 @@ type ServerSample struct {
 	//
 	// CPUSeconds and MemoryPercent are nil when the server does not run on
 	// this host, or runs in another PID namespace, or this process may not
-	// read its pid file (see Driver.Sample).
+	// read its pid file (see Sampler.Sample).
 	CPUSeconds *float64
 	// MemoryPercent is the memory of all the server's processes as a
 	// percentage of this host's MemTotal: the sum of their proportional set
@@ -89,8 +89,8 @@ type DatabaseSample struct {
 	CacheHitRatio *float64
 }
 
-// hitRatio returns hits / (hits + misses) * 100, or nil when both are 0.
-func hitRatio(hits, misses int64) *float64 {
+// HitRatio returns hits / (hits + misses) * 100, or nil when both are 0.
+func HitRatio(hits, misses int64) *float64 {
 	if hits < 0 || misses < 0 || hits+misses <= 0 {
 		return nil
 	}
@@ -98,9 +98,9 @@ func hitRatio(hits, misses int64) *float64 {
 	return &r
 }
 
-// effectiveLimit caps a database's own connection limit (Unlimited for
+// EffectiveLimit caps a database's own connection limit (Unlimited for
 // none) by the server-wide one.
-func effectiveLimit(own, server int) int {
+func EffectiveLimit(own, server int) int {
 	if own == Unlimited || own > server && server > 0 {
 		return server
 	}

@@ -1,12 +1,11 @@
 package provision
 
-// Shared parts of Driver.SwapDatabase (see swap_postgres.go and
-// swap_mariadb.go for the engines' designs).
+// Shared parts of Swapper.SwapDatabase (see postgres/swap.go and
+// mariadb/swap*.go for the engines' designs).
 
 import (
 	"errors"
 	"fmt"
-	"sync"
 )
 
 // ErrSwapConflict is returned (wrapped) by SwapDatabase when the three
@@ -16,36 +15,10 @@ import (
 // database that is not the owner's. Nothing is changed; it needs a human.
 var ErrSwapConflict = errors.New("databases are not in a state SwapDatabase can continue from")
 
-// swapHooks holds, for tests only, a function per live database name that
-// SwapDatabase calls after each of its steps with the step's name. An error
-// it returns stops the swap right there, as if the step had failed just
-// after it completed. If the error wraps errSwapCrash, SwapDatabase returns
-// it at once, without the clean-up an ordinary failure gets, which is what
-// a crash of the process at that point would leave behind.
-//
-// A map keyed by the live name rather than a plain variable, so that a
-// test's hook never fires for another test's databases.
-var swapHooks sync.Map // string -> func(step string) error
-
-// errSwapCrash marks a hook error as a simulated crash (see swapHooks).
-var errSwapCrash = errors.New("simulated crash")
-
-// swapStep runs the test hook registered for live, if any, after step.
-func swapStep(live, step string) error {
-	h, ok := swapHooks.Load(live)
-	if !ok {
-		return nil
-	}
-	if err := h.(func(string) error)(step); err != nil {
-		return fmt.Errorf("swap of database %q stopped after step %q: %w", live, step, err)
-	}
-	return nil
-}
-
-// validSwapNames checks SwapDatabase's arguments: four valid identifiers,
+// ValidSwapNames checks SwapDatabase's arguments: four valid identifiers,
 // the three database names distinct, none of them reserved.
-func validSwapNames(live, replacement, retired, owner string, reserved map[string]bool) error {
-	if err := validNames("live database", live, "replacement database", replacement,
+func ValidSwapNames(live, replacement, retired, owner string, reserved map[string]bool) error {
+	if err := ValidNames("live database", live, "replacement database", replacement,
 		"retired database", retired, "owner", owner); err != nil {
 		return err
 	}
@@ -62,7 +35,7 @@ func validSwapNames(live, replacement, retired, owner string, reserved map[strin
 }
 
 // SwapProgress is how far a SwapDatabase got, as read from the server by
-// Driver.SwapProgress after a swap returned an error.
+// Swapper.SwapProgress after a swap returned an error.
 type SwapProgress int
 
 const (

@@ -57,7 +57,7 @@ func (s *Service) AddAccessRule(ctx context.Context, c Caller, dbType, dbName st
 		if source, err = req.Validate(); err != nil {
 			return err
 		}
-		if err := provision.CheckSource(string(engine), source); err != nil {
+		if err := provision.CheckSource(engine, source); err != nil {
 			return cellar.Invalid(cellar.FieldError{Field: "ip_address", Message: err.Error()})
 		}
 		return nil

@@ -13,7 +13,10 @@ import (
 
 	"github.com/cellar/cellar/internal/backup"
 	"github.com/cellar/cellar/internal/cellar"
+	"github.com/cellar/cellar/internal/depfault"
 	"github.com/cellar/cellar/internal/provision"
+	"github.com/cellar/cellar/internal/provision/mariadb"
+	"github.com/cellar/cellar/internal/provision/postgres"
 	"github.com/cellar/cellar/internal/secrets"
 	"github.com/cellar/cellar/internal/store"
 )
@@ -35,11 +38,53 @@ type Fleet struct {
 	vault *secrets.Vault
 
 	mu      sync.Mutex
-	drivers map[int64]provision.Driver
+	drivers map[int64]guardedDriver
 }
 
 func newFleet(st *store.Store, v *secrets.Vault) *Fleet {
-	return &Fleet{store: st, vault: v, drivers: map[int64]provision.Driver{}}
+	return &Fleet{store: st, vault: v, drivers: map[int64]guardedDriver{}}
+}
+
+// engineDriver is what the fleet needs to know of an engine's driver
+// package: how to connect to a server, and which errors mean the server is
+// unreachable (see serverFault).
+type engineDriver struct {
+	open   func(ctx context.Context, adminDSN string) (provision.Server, error)
+	outage func(error) bool
+}
+
+// engineDrivers is the one place that chooses a driver package per engine.
+var engineDrivers = map[cellar.Engine]engineDriver{
+	cellar.PostgreSQL: {
+		open: func(ctx context.Context, dsn string) (provision.Server, error) {
+			d, err := postgres.Open(ctx, dsn)
+			if err != nil {
+				return nil, err // not a typed nil inside the interface
+			}
+			return d, nil
+		},
+		outage: depfault.Postgres,
+	},
+	cellar.MariaDB: {
+		open: func(ctx context.Context, dsn string) (provision.Server, error) {
+			d, err := mariadb.Open(ctx, dsn)
+			if err != nil {
+				return nil, err
+			}
+			return d, nil
+		},
+		outage: depfault.MySQL,
+	},
+}
+
+// openServer connects to a server of the engine with an admin DSN in that
+// engine's driver format.
+func openServer(ctx context.Context, engine cellar.Engine, adminDSN string) (provision.Server, error) {
+	e, ok := engineDrivers[engine]
+	if !ok {
+		return nil, fmt.Errorf("unknown engine %q", engine)
+	}
+	return e.open(ctx, adminDSN)
 }
 
 // RegisterServer records a managed server, keeping its admin password in
@@ -79,7 +124,7 @@ func (f *Fleet) register(ctx context.Context, spec ServerSpec) (store.Server, er
 		return store.Server{}, fmt.Errorf("register server %s: %w", spec.Name, err)
 	}
 	f.mu.Lock()
-	if d := f.drivers[srv.ID]; d != nil {
+	if d, ok := f.drivers[srv.ID]; ok {
 		d.Close()
 		delete(f.drivers, srv.ID)
 	}
@@ -91,7 +136,7 @@ func (f *Fleet) register(ctx context.Context, spec ServerSpec) (store.Server, er
 func (f *Fleet) driver(ctx context.Context, srv store.Server) (provision.Driver, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if d := f.drivers[srv.ID]; d != nil {
+	if d, ok := f.drivers[srv.ID]; ok {
 		return d, nil
 	}
 	secret, _, err := f.vault.Get(ctx, srv.AdminSecretPath)
@@ -103,11 +148,15 @@ func (f *Fleet) driver(ctx context.Context, srv store.Server) (provision.Driver,
 	if err != nil {
 		return nil, fmt.Errorf("server %s: %w", srv.Name, err)
 	}
-	d, err := provision.Open(ctx, srv.Engine, dsn)
+	d, err := openServer(ctx, cellar.Engine(srv.Engine), dsn)
 	if err != nil {
 		return nil, fmt.Errorf("connect to server %s: %w", srv.Name, serverFault(srv, err))
 	}
-	g := guardedDriver{d: d, srv: srv}
+	g, err := guardDriver(srv, d)
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
 	f.drivers[srv.ID] = g
 	return g, nil
 }

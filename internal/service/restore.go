@@ -173,7 +173,7 @@ func (s *Service) load(ctx context.Context, drv provision.Driver, srv store.Serv
 		return fmt.Errorf("unknown engine %q", engine)
 	}
 	start := time.Now()
-	err = s.tools.Restore(ctx, snap.Engine, conn, d.Temp, db.Username, r)
+	err = s.tools.Restore(ctx, cellar.Engine(snap.Engine), conn, d.Temp, db.Username, r)
 	s.metrics.observe(snap.Engine, string(opRestore), start, err)
 	if err != nil {
 		return fmt.Errorf("restore %s into %s: %w", snap.ID, d.Temp, err)

@@ -283,7 +283,7 @@ func (s *Service) dumpSnapshot(ctx context.Context, snap store.Snapshot, db stor
 			s.log.WarnContext(ctx, "snapshot progress", "snapshot", snap.ID, "err", err)
 		}
 	}
-	if err := s.tools.Dump(ctx, db.Engine, conn, db.Name, w, progress); err != nil {
+	if err := s.tools.Dump(ctx, cellar.Engine(db.Engine), conn, db.Name, w, progress); err != nil {
 		return err
 	}
 	if err := s.fail.Hit("snapshot.after_dump"); err != nil {
@@ -401,7 +401,7 @@ func (s *Service) openVerified(ctx context.Context, snap store.Snapshot) (io.Rea
 		return nil, cellar.Errorf(cellar.CodeConflict, "snapshot %s cannot be read: its file is missing", snap.ID)
 	}
 	h := sha256.New()
-	verr := s.tools.Verify(ctx, snap.Engine, io.TeeReader(f, h))
+	verr := s.tools.Verify(ctx, cellar.Engine(snap.Engine), io.TeeReader(f, h))
 	io.Copy(h, f) // whatever the tool did not read still counts
 	f.Close()
 	if got := hex.EncodeToString(h.Sum(nil)); got != *snap.Sha256 {
