@@ -39,9 +39,8 @@ check-generated: generate ## fail if generated code differs from what is committ
 	@git diff --exit-code -- internal/store internal/api/openapi.json || (echo "generated files are stale: run make generate and commit" >&2; exit 1)
 	@test -z "$$(git status --porcelain -- internal/store internal/api/openapi.json)" || (echo "untracked generated files" >&2; exit 1)
 
-lint: ## go vet and gofmt
-	$(GO) vet ./...
-	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+lint: ## golangci-lint (staticcheck, errcheck, revive, govet, …; .golangci.yml) and gofmt
+	@./scripts/lint.sh
 
 clean: ## remove build output (keeps .data)
 	rm -rf bin

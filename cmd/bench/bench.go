@@ -176,7 +176,7 @@ func setUp(ctx context.Context) (*rig, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	os.Chmod(dir, 0o755)
+	_ = os.Chmod(dir, 0o755) // best effort: the servers run as other users
 	svcs, err := harness.Start(ctx, harness.Options{Dir: filepath.Join(dir, "servers"), VaultBin: vaultBin, Durable: true})
 	if err != nil {
 		return nil, nil, err
@@ -209,14 +209,16 @@ func setUp(ctx context.Context) (*rig, func(), error) {
 	}()
 	cleanup := func() {
 		stopServer()
-		<-done
+		if err := <-done; err != nil {
+			fmt.Fprintln(os.Stderr, "bench: cellar:", err)
+		}
 		if r.pg != nil {
 			r.pg.Close(context.Background())
 		}
 		if r.my != nil {
 			r.my.Close()
 		}
-		svcs.Stop(context.Background())
+		_ = svcs.Stop(context.Background())
 		os.RemoveAll(dir)
 	}
 	fail := func(err error) (*rig, func(), error) { cleanup(); return nil, nil, err }
@@ -269,7 +271,7 @@ func (r *rig) call(ctx context.Context, method, path, body string, want int) err
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != want {
 		var p map[string]any
-		json.Unmarshal(b, &p)
+		_ = json.Unmarshal(b, &p) // a body that is no problem leaves the detail empty
 		return fmt.Errorf("%s %s: %d %v", method, path, resp.StatusCode, p["detail"])
 	}
 	return nil
@@ -385,7 +387,7 @@ func (r *rig) throughput(ctx context.Context, engine cellar.Engine, clients, per
 	}
 	for _, name := range names {
 		if api {
-			r.call(ctx, "DELETE", "/v1/databases/"+string(engine)+"/"+cellar.DatabaseName(service.BootstrapCustomer, engine, name), "", http.StatusOK)
+			_ = r.call(ctx, "DELETE", "/v1/databases/"+string(engine)+"/"+cellar.DatabaseName(service.BootstrapCustomer, engine, name), "", http.StatusOK)
 		} else {
 			r.rawDrop(ctx, engine, name)
 		}
@@ -432,11 +434,11 @@ func (r *rig) rawDrop(ctx context.Context, engine cellar.Engine, name string) {
 	db := "raw_" + engine.Short() + "_" + name
 	if engine == cellar.PostgreSQL {
 		ident := pgx.Identifier{db}.Sanitize()
-		r.pg.Exec(ctx, "DROP DATABASE "+ident+" WITH (FORCE)")
-		r.pg.Exec(ctx, "DROP ROLE "+ident)
+		_, _ = r.pg.Exec(ctx, "DROP DATABASE "+ident+" WITH (FORCE)")
+		_, _ = r.pg.Exec(ctx, "DROP ROLE "+ident)
 	} else {
-		r.my.ExecContext(ctx, "DROP USER '"+db+"'@'%'")
-		r.my.ExecContext(ctx, "DROP DATABASE `"+db+"`")
+		_, _ = r.my.ExecContext(ctx, "DROP USER '"+db+"'@'%'")
+		_, _ = r.my.ExecContext(ctx, "DROP DATABASE `"+db+"`")
 	}
-	r.kv.DeleteMetadata(ctx, "bench/raw/"+db)
+	_ = r.kv.DeleteMetadata(ctx, "bench/raw/"+db)
 }

@@ -147,7 +147,9 @@ func (r *rig) apiSnapshot(ctx context.Context, engine cellar.Engine, db string) 
 	var snap struct {
 		ID string `json:"snapshot_id"`
 	}
-	json.Unmarshal(body, &snap)
+	if err := json.Unmarshal(body, &snap); err != nil {
+		return 0, fmt.Errorf("snapshot create answer: %w", err)
+	}
 	for {
 		body, err := r.get(ctx, "GET", path, http.StatusOK)
 		if err != nil {
@@ -159,7 +161,9 @@ func (r *rig) apiSnapshot(ctx context.Context, engine cellar.Engine, db string) 
 				Status string `json:"status"`
 			} `json:"snapshots"`
 		}
-		json.Unmarshal(body, &l)
+		if err := json.Unmarshal(body, &l); err != nil {
+			return 0, fmt.Errorf("snapshot list: %w", err)
+		}
 		for _, s := range l.Snapshots {
 			if s.ID == snap.ID && s.Status == "completed" {
 				d := time.Since(start)

@@ -120,7 +120,7 @@ func (e *environment) close() {
 	if e.services != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		e.services.Stop(ctx)
+		_ = e.services.Stop(ctx) // best effort at exit; Stop kills what does not stop
 	}
 }
 

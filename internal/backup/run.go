@@ -334,8 +334,8 @@ func setPipeSize(f *os.File, size int) {
 	if err != nil {
 		return
 	}
-	rc.Control(func(fd uintptr) {
-		syscall.Syscall(syscall.SYS_FCNTL, fd, fSetPipeSz, uintptr(size))
+	_ = rc.Control(func(fd uintptr) {
+		_, _, _ = syscall.Syscall(syscall.SYS_FCNTL, fd, fSetPipeSz, uintptr(size))
 	})
 }
 

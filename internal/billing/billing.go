@@ -154,7 +154,7 @@ func (c *Client) Deliver(ctx context.Context, e Event) error {
 		return fmt.Errorf("billing endpoint: %w", err)
 	}
 	defer resp.Body.Close()
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // drained for connection reuse only
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return fmt.Errorf("billing endpoint answered %d", resp.StatusCode)
 	}

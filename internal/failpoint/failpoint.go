@@ -75,7 +75,7 @@ var ErrInjected = fmt.Errorf("failpoint: injected error")
 func (s Set) Hit(name string) error {
 	switch s[name] {
 	case Kill:
-		syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
 		select {} // SIGKILL is not deliverable late; never return
 	case Error:
 		return fmt.Errorf("%s: %w", name, ErrInjected)

@@ -426,9 +426,9 @@ func (u *UFW) run(ctx context.Context, args ...string) (stdout, all string, err 
 
 // clip shortens s for error messages.
 func clip(s string) string {
-	const max = 1000
-	if len(s) > max {
-		return s[:max] + "…"
+	const limit = 1000
+	if len(s) > limit {
+		return s[:limit] + "…"
 	}
 	return s
 }

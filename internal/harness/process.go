@@ -105,8 +105,8 @@ func checkTraversable(dir string, u *osUser) error {
 	if err != nil {
 		return err
 	}
-	if real, err := filepath.EvalSymlinks(abs); err == nil {
-		abs = real
+	if resolved, err := filepath.EvalSymlinks(abs); err == nil {
+		abs = resolved
 	}
 	for p := abs; ; p = filepath.Dir(p) {
 		fi, err := os.Stat(p)

@@ -150,7 +150,7 @@ type deliverWorker struct {
 // Work delivers what it can; a failure is already recorded on the event
 // (with its backoff), so the job itself succeeds and the next pass retries.
 func (w *deliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
-	w.svc.DeliverUsage(ctx, time.Now())
+	_, _ = w.svc.DeliverUsage(ctx, time.Now())
 	return nil
 }
 

@@ -166,7 +166,10 @@ func TestUsageCursor_ConcurrentWritersOutOfOrderCommits(t *testing.T) {
 	}
 	want := len(committed)
 	waitFor(t, "the reader to catch up", func() bool { poll(); return len(read) >= want })
-	for poll() > 0 { // anything beyond the committed set would show here
+	// Poll until a poll returns nothing: anything beyond the committed
+	// set would show here.
+	for poll() != 0 {
+		continue
 	}
 	t.Logf("%d events committed, %d rolled back, %d polls, all read %s after the writers started",
 		want, rolled.Load(), polls, time.Since(start).Round(time.Millisecond))

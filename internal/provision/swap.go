@@ -39,15 +39,15 @@ func ValidSwapNames(live, replacement, retired, owner string, reserved map[strin
 type SwapProgress int
 
 const (
-	// SwapNotStarted: live is as it was and open; replacement still holds
+	// SwapNotStarted means live is as it was and open; replacement still holds
 	// the new contents. Dropping replacement (and retired, which is then
 	// absent or an empty leftover) undoes everything.
 	SwapNotStarted SwapProgress = iota
-	// SwapPartial: the swap stopped half-way and could not undo itself
+	// SwapPartial means the swap stopped half-way and could not undo itself
 	// (live may be closed to its owner, or miss some objects); only a
 	// re-run of SwapDatabase, which goes forward, or a human can settle it.
 	SwapPartial
-	// SwapDone: live holds the new contents (the point of no return has
+	// SwapDone means live holds the new contents (the point of no return has
 	// passed); a re-run of SwapDatabase completes what is left.
 	SwapDone
 )

@@ -137,9 +137,9 @@ func (s *Service) checkQuota(ctx context.Context, q *store.Queries, customer str
 	if total >= l.maxDatabases {
 		return cellar.Errorf(cellar.CodeQuotaExceeded, "database quota reached: customer %s has %d databases and the limit is %d", customer, total, l.maxDatabases)
 	}
-	if max, ok := l.perEngine[engine]; ok && max > 0 && ofEngine >= max {
+	if limit, ok := l.perEngine[engine]; ok && limit > 0 && ofEngine >= limit {
 		return cellar.Errorf(cellar.CodeQuotaExceeded, "%s quota reached: customer %s has %d %s databases and the limit is %d",
-			engine.DisplayName(), customer, ofEngine, engine.DisplayName(), max)
+			engine.DisplayName(), customer, ofEngine, engine.DisplayName(), limit)
 	}
 	if l.maxStorageGB > 0 {
 		used, err := q.CustomerStorageBytes(ctx, customer)

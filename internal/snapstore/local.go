@@ -188,7 +188,7 @@ func (w *localWriter) Commit() (int64, string, error) {
 		return 0, "", fmt.Errorf("snapshot %q: %w", w.key, ErrClosed)
 	}
 	fail := func(step string, err error) (int64, string, error) {
-		w.abort()
+		_ = w.abort()
 		return 0, "", fmt.Errorf("snapshot %q: commit: %s: %w", w.key, step, err)
 	}
 	if w.err != nil {

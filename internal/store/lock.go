@@ -42,14 +42,14 @@ func LockKey(resource string) int64 {
 // a waiter's extra latency after the release small. Jitter keeps waiters
 // from trying in lockstep.
 const (
-	lockRetryMin = 5 * time.Millisecond
-	lockRetryMax = 250 * time.Millisecond
+	lockRetryFirst   = 5 * time.Millisecond
+	lockRetryCeiling = 250 * time.Millisecond
 )
 
 // lockBackoff returns the pause before try n (0-based).
 func lockBackoff(n int) time.Duration {
-	d := lockRetryMin << min(n, 10)
-	d = min(d, lockRetryMax)
+	d := lockRetryFirst << min(n, 10)
+	d = min(d, lockRetryCeiling)
 	return d/2 + rand.N(d/2+1)
 }
 

@@ -1,3 +1,5 @@
+// Package store is Cellar's metadata database: the queries sqlc generates
+// from sql/, plus transactions, advisory locks and outage classification.
 package store
 
 import (

@@ -157,7 +157,7 @@ func (s *mariaSwap) inTx(ctx context.Context, what string, fn func(*sql.Tx) erro
 		return fmt.Errorf("swap database %q: %s: %w", s.live, what, err)
 	}
 	if err := fn(tx); err != nil {
-		tx.Rollback()
+		_ = tx.Rollback() // the error that brought us here is the one to report
 		return fmt.Errorf("swap database %q: %s: %w", s.live, what, err)
 	}
 	if err := tx.Commit(); err != nil {

@@ -189,26 +189,26 @@ func readHBAFile(path string) (*hbaFile, error) {
 	if !filepath.IsAbs(path) {
 		return nil, fmt.Errorf("postgresql: hba_file %q is not an absolute path: %w", path, provision.ErrAccessUnsupported)
 	}
-	real, err := filepath.EvalSymlinks(path)
+	resolved, err := filepath.EvalSymlinks(path)
 	if err != nil {
 		return nil, unsupported("postgresql: hba_file "+path, err)
 	}
-	fi, err := os.Stat(real)
+	fi, err := os.Stat(resolved)
 	if err != nil {
 		return nil, unsupported("postgresql: hba_file "+path, err)
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("postgresql: hba_file %s is not a regular file: %w", real, provision.ErrAccessUnsupported)
+		return nil, fmt.Errorf("postgresql: hba_file %s is not a regular file: %w", resolved, provision.ErrAccessUnsupported)
 	}
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
-		return nil, fmt.Errorf("postgresql: hba_file %s: cannot read its owner: %w", real, provision.ErrAccessUnsupported)
+		return nil, fmt.Errorf("postgresql: hba_file %s: cannot read its owner: %w", resolved, provision.ErrAccessUnsupported)
 	}
-	content, err := os.ReadFile(real)
+	content, err := os.ReadFile(resolved)
 	if err != nil {
-		return nil, unsupported("postgresql: read hba_file "+real, err)
+		return nil, unsupported("postgresql: read hba_file "+resolved, err)
 	}
-	return &hbaFile{path: real, content: content, mode: fi.Mode(), uid: int(st.Uid), gid: int(st.Gid), mtime: fi.ModTime()}, nil
+	return &hbaFile{path: resolved, content: content, mode: fi.Mode(), uid: int(st.Uid), gid: int(st.Gid), mtime: fi.ModTime()}, nil
 }
 
 // tempPattern is the os.CreateTemp pattern of the temporary file that
