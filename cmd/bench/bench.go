@@ -189,18 +189,19 @@ func setUp(ctx context.Context) (*rig, func(), error) {
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	r.baseURL = "http://" + addr
 	cfg := map[string]string{
-		"CELLAR_LISTEN_ADDR":         addr,
-		"CELLAR_METADATA_DSN":        svcs.Metadata.DSN(harness.MetadataDatabase),
-		"CELLAR_VAULT_ADDR":          svcs.Vault.Addr,
-		"CELLAR_VAULT_TOKEN":         svcs.Vault.Token,
-		"CELLAR_PG_ADMIN_DSN":        svcs.PG.DSN("postgres"),
-		"CELLAR_MARIADB_ADMIN_DSN":   svcs.MariaDB.DSN(""),
-		"CELLAR_BOOTSTRAP_API_KEY":   r.key,
-		"CELLAR_LOG_LEVEL":           "error",
-		"CELLAR_SERVER_CAPACITY":     "100000",
-		"CELLAR_QUOTA_MAX_DATABASES": "100000",
-		"CELLAR_RATE_LIMIT":          "0", // the bench measures Cellar, not its throttle
-		"CELLAR_SNAPSHOT_DIR":        filepath.Join(dir, "snapshots"),
+		"CELLAR_LISTEN_ADDR":            addr,
+		"CELLAR_METADATA_DSN":           svcs.Metadata.DSN(harness.MetadataDatabase),
+		"CELLAR_VAULT_ADDR":             svcs.Vault.Addr,
+		"CELLAR_VAULT_TOKEN":            svcs.Vault.Token,
+		"CELLAR_PG_ADMIN_DSN":           svcs.PG.DSN("postgres"),
+		"CELLAR_MARIADB_ADMIN_DSN":      svcs.MariaDB.DSN(""),
+		"CELLAR_BOOTSTRAP_API_KEY":      r.key,
+		"CELLAR_LOG_LEVEL":              "error",
+		"CELLAR_SERVER_CAPACITY":        "100000",
+		"CELLAR_QUOTA_MAX_DATABASES":    "100000",
+		"CELLAR_RATE_LIMIT":             "0", // the bench measures Cellar, not its throttles
+		"CELLAR_MAX_CONCURRENT_CHANGES": "0",
+		"CELLAR_SNAPSHOT_DIR":           filepath.Join(dir, "snapshots"),
 	}
 	srvCtx, stopServer := context.WithCancel(context.Background())
 	done := make(chan error, 1)
