@@ -54,6 +54,7 @@ func run(ctx context.Context, n, clients, perClient int, target float64, snapRun
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "engine\top\tpath\tn\tp50\tp99\tp50 ratio\t")
 	var verdicts []string
+	var targets targetLines
 	pass := true
 	for _, engine := range cellar.Engines {
 		var apiCreate, rawCreate, apiDelete, rawDelete []time.Duration
@@ -91,9 +92,11 @@ func run(ctx context.Context, n, clients, perClient int, target float64, snapRun
 		case engine != gatedEngine:
 			verdicts = append(verdicts, fmt.Sprintf("%s: create p50 %.2fx raw (+%s); informational, the target is gated on %s (see README)", engine, createRatio, ms(overhead), gatedEngine))
 		case createRatio <= target:
+			targets.add(string(engine)+"_create_p50_ratio", createRatio, target, true)
 			verdicts = append(verdicts, fmt.Sprintf("%s: create p50 %.2fx raw (+%s), target <= %.2fx: PASS", engine, createRatio, ms(overhead), target))
 		default:
 			pass = false
+			targets.add(string(engine)+"_create_p50_ratio", createRatio, target, false)
 			verdicts = append(verdicts, fmt.Sprintf("%s: create p50 %.2fx raw (+%s), target <= %.2fx: FAIL", engine, createRatio, ms(overhead), target))
 		}
 	}
@@ -124,7 +127,7 @@ func run(ctx context.Context, n, clients, perClient int, target float64, snapRun
 	snapPass := true
 	if snapRuns > 0 {
 		var err error
-		if snapPass, err = r.snapshotBench(ctx, out, snapRuns, 0.9); err != nil {
+		if snapPass, err = r.snapshotBench(ctx, out, snapRuns, 0.9, &targets); err != nil {
 			return err
 		}
 	}
@@ -133,6 +136,9 @@ func run(ctx context.Context, n, clients, perClient int, target float64, snapRun
 			return err
 		}
 	}
+	// The machine-readable verdicts close the output.
+	fmt.Fprintln(out)
+	targets.print(out)
 	switch {
 	case !pass:
 		return fmt.Errorf("API create p50 exceeds %.2fx of raw DDL + Vault write", target)
@@ -140,6 +146,24 @@ func run(ctx context.Context, n, clients, perClient int, target float64, snapRun
 		return fmt.Errorf("snapshot throughput below 0.9x of the bare tool")
 	}
 	return nil
+}
+
+// targetLines collects the bench's targets, printed last as
+// "target <name> <measured> <limit> PASS|FAIL", one per line.
+type targetLines []string
+
+func (t *targetLines) add(name string, measured, limit float64, ok bool) {
+	verdict := "FAIL"
+	if ok {
+		verdict = "PASS"
+	}
+	*t = append(*t, fmt.Sprintf("target %s %.2f %.2f %s", name, measured, limit, verdict))
+}
+
+func (t targetLines) print(out io.Writer) {
+	for _, l := range t {
+		fmt.Fprintln(out, l)
+	}
 }
 
 // gatedEngine is the engine the create target applies to. On PostgreSQL the

@@ -23,7 +23,7 @@ import (
 // snapshotBench compares a snapshot through the API (queued, dumped into
 // the snapshot store, checksummed, published) with the bare dump tool
 // writing a file, on the same ~50 MB database, in MB/s of database size.
-func (r *rig) snapshotBench(ctx context.Context, out io.Writer, runs int, target float64) (bool, error) {
+func (r *rig) snapshotBench(ctx context.Context, out io.Writer, runs int, target float64, targets *targetLines) (bool, error) {
 	fmt.Fprintf(out, "\nSnapshots of a ~50 MB database (median of %d, MB/s of database size):\n", runs)
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "engine\tsize\traw tool\tapi snapshot\tratio\t")
@@ -59,6 +59,7 @@ func (r *rig) snapshotBench(ctx context.Context, out io.Writer, runs int, target
 		if apiRate/rawRate < target {
 			verdict, pass = "FAIL", false
 		}
+		targets.add(string(engine)+"_snapshot_throughput_ratio", apiRate/rawRate, target, verdict == "PASS")
 		verdicts = append(verdicts, fmt.Sprintf("%s: snapshot throughput %.2fx the bare tool, target >= %.2fx: %s", engine, apiRate/rawRate, target, verdict))
 		if err := r.call(ctx, "DELETE", "/v1/databases/"+string(engine)+"/"+db, "", http.StatusOK); err != nil {
 			return false, err
