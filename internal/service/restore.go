@@ -146,7 +146,7 @@ func (s *Service) load(ctx context.Context, drv provision.Driver, srv store.Serv
 	}
 	switch engine := cellar.Engine(db.Engine); engine {
 	case cellar.PostgreSQL:
-		pg, ok := drv.(loadLogins)
+		pg, ok := drv.(provision.LoadLogins)
 		if !ok {
 			return fmt.Errorf("server %s cannot make load logins", srv.Name)
 		}
@@ -182,16 +182,10 @@ func (s *Service) load(ctx context.Context, drv provision.Driver, srv store.Serv
 	return nil
 }
 
-// loadLogins is the PostgreSQL driver's part in loading tenant content.
-type loadLogins interface {
-	EnsureLoadLogin(ctx context.Context, login, owner, password string) error
-	DropLoadLogin(ctx context.Context, login, owner, password string, databases ...string) error
-}
-
 // dropLoadLogin removes the restore's load login, if it has one, after
 // handing what it owns in the named databases to the owner.
 func dropLoadLogin(ctx context.Context, drv provision.Driver, db store.Database, d restoreDetails, databases ...string) error {
-	pg, ok := drv.(loadLogins)
+	pg, ok := drv.(provision.LoadLogins)
 	if d.Login == "" || !ok {
 		return nil
 	}
